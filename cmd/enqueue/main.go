@@ -1,0 +1,140 @@
+// Command enqueue imports a folder's customers.csv and products.csv: it cuts them into chunk tasks on the asynq
+// queue, waits for the workers to finish them, and prints and stores the run's result tuples.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/hibiken/asynq"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/coordinator"
+	"hpnorton/internal/ledger"
+	"hpnorton/repo"
+)
+
+const synopsis = "enqueue [flags] [DIR]   (DIR holds customers.csv and products.csv; default testdata)"
+
+// shownProblems is how many rejected rows the table lists; --json and the results key list more.
+const shownProblems = 10
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run carries out one import and returns the exit status: 0 when every row landed or was already present, 1 when
+// any row or file was rejected, 2 on a usage or infrastructure error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
+	rep, err := enqueue(ctx, fs, args, stdout, stderr)
+	if err != nil {
+		code, msg := cli.ExitCode(err)
+		if msg != "" {
+			fmt.Fprintln(stderr, "enqueue: "+msg)
+		}
+		if cli.WantsUsage(err) {
+			cli.Usage(stderr, fs, synopsis)
+		}
+		return code
+	}
+	if !rep.Clean() {
+		return cli.ExitRejected
+	}
+	return cli.ExitOK
+}
+
+func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (*coordinator.Report, error) {
+	var conn cli.Conn
+	conn.AddFlags(fs)
+	var cfg coordinator.Config
+	asJSON := fs.Bool("json", false, "print the results as JSON, as stored under the results key")
+	fs.IntVar(&cfg.ChunkRows, "chunk-rows", coordinator.DefaultChunkRows, "most `rows` in one task")
+	fs.DurationVar(&cfg.Timeout, "timeout", coordinator.DefaultTimeout, "give up when the workers have not finished the run within this `duration`")
+	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 1:
+		return nil, &cli.UsageError{Msg: fmt.Sprintf("one folder expected, got %d arguments", fs.NArg())}
+	case cfg.ChunkRows < 1:
+		return nil, &cli.UsageError{Msg: fmt.Sprintf("--chunk-rows must be at least 1, got %d", cfg.ChunkRows)}
+	case cfg.Timeout <= 0:
+		return nil, &cli.UsageError{Msg: "--timeout must be positive"}
+	}
+	cfg.Dir = "testdata"
+	if fs.NArg() == 1 {
+		cfg.Dir = fs.Arg(0)
+	}
+	cfg.Queue = conn.Queue
+	log, err := cli.NewLogger(stderr, conn.LogFormat)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = log
+
+	rdb, err := cli.OpenRedis(ctx, conn.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	defer rdb.Close()
+	db, err := repo.Open(ctx, conn.MySQLDSN)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	client := asynq.NewClientFromRedisClient(rdb)
+	defer client.Close()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer inspector.Close()
+
+	rep, err := coordinator.Run(ctx, coordinator.Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if *asJSON {
+		// One line, byte for byte what the results key holds.
+		return rep, json.NewEncoder(stdout).Encode(rep)
+	}
+	return rep, printTable(stdout, rep)
+}
+
+// printTable writes the report for a person: the tuples first, then the per-file account and the first problems.
+func printTable(w io.Writer, rep *coordinator.Report) error {
+	tuples, err := json.Marshal(rep.Results)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "run %s: %s, %d worker(s), %.3f s; results in Redis at %s\n", rep.RunID, rep.Mode, len(rep.Workers), rep.Seconds, rep.ResultsKey)
+	fmt.Fprintf(w, "results (processed, before, after, seconds): %s\n\n", tuples)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "file\tread\tadded\tpresent\trejected\tbefore\tafter\tseconds\ttasks\t")
+	for _, f := range rep.Files {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f\t%d\t\n", f.File, f.Read, f.Added, f.Present, f.Rejected, f.Before, f.After, f.Seconds, f.Tasks)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rep.ProblemCount > 0 {
+		fmt.Fprintf(w, "\n%d problem(s):\n", rep.ProblemCount)
+		for i, p := range rep.Problems {
+			if i == shownProblems {
+				fmt.Fprintf(w, "  ... and %d more (see --json or the results key)\n", rep.ProblemCount-shownProblems)
+				break
+			}
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/coordinator"
+	"hpnorton/internal/gen"
+	"hpnorton/internal/ledger"
+	"hpnorton/internal/testenv"
+	"hpnorton/internal/worker"
+	"hpnorton/repo"
+)
+
+type testBundle struct {
+	ns       string
+	redisURL string
+	dsn      string
+	ledger   *ledger.Ledger
+}
+
+// setup gives the test its own queue, run IDs and database, and starts an in-process worker at the given
+// concurrency that lives as long as the test.
+func setup(tb testing.TB, concurrency int) *testBundle {
+	tb.Helper()
+	ns := testenv.Namespace(tb)
+	rdb := testenv.Redis(tb, ns)
+	dsn := testenv.MySQL(tb, ns)
+	db, err := repo.Open(context.Background(), dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: concurrency, Queue: ns, Name: ns + "-worker"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		w.Shutdown()
+		db.Close()
+	})
+	return &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn, ledger: ledger.New(rdb)}
+}
+
+// enqueue runs the command with the bundle's connections and returns its exit status, stdout and stderr.
+func (b *testBundle) enqueue(tb testing.TB, args ...string) (int, string, string) {
+	tb.Helper()
+	var stdout, stderr bytes.Buffer
+	base := []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", testenv.Namespace(tb)}
+	code := run(context.Background(), append(base, args...), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func decode(t *testing.T, s string) coordinator.Report {
+	t.Helper()
+	var rep coordinator.Report
+	if err := json.Unmarshal([]byte(s), &rep); err != nil {
+		t.Fatalf("output is not the results JSON: %v\n%s", err, s)
+	}
+	return rep
+}
+
+// TestLinearImportTwice is the assignment's contract end to end: the sample data with one worker at concurrency 1,
+// twice. The first run adds every record; the second adds none.
+func TestLinearImportTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	for i, wantProcessed := range []int64{1000, 0} {
+		code, stdout, stderr := b.enqueue(t, "--json", "../../testdata")
+		if code != cli.ExitOK {
+			t.Fatalf("run %d: exit %d, want 0\n%s", i+1, code, stderr)
+		}
+		rep := decode(t, stdout)
+		before := 1000 - wantProcessed
+		want := []coordinator.Tuple{
+			{Processed: wantProcessed, Before: before, After: 1000},
+			{Processed: wantProcessed, Before: before, After: 1000},
+		}
+		if diff := cmp.Diff(want, rep.Results, cmp.Comparer(func(a, b coordinator.Tuple) bool {
+			return a.Processed == b.Processed && a.Before == b.Before && a.After == b.After
+		})); diff != "" {
+			t.Errorf("run %d tuples (-want, +got):\n%s", i+1, diff)
+		}
+		for _, tu := range rep.Results {
+			if tu.Seconds <= 0 || tu.Seconds > rep.Seconds {
+				t.Errorf("run %d: file seconds %v, want in (0, %v]", i+1, tu.Seconds, rep.Seconds)
+			}
+		}
+		if rep.Mode != "linear" || len(rep.Workers) != 1 || rep.Workers[0].Concurrency != 1 {
+			t.Errorf("run %d: mode %q, workers %+v; want linear with one worker at concurrency 1", i+1, rep.Mode, rep.Workers)
+		}
+		for _, f := range rep.Files {
+			if f.Read != 1000 || f.Read != f.Added+f.Present+f.Rejected {
+				t.Errorf("run %d %s: read %d = added %d + present %d + rejected %d? want 1000 read", i+1, f.File, f.Read, f.Added, f.Present, f.Rejected)
+			}
+		}
+		// The same JSON is stored under the results key.
+		if rep.ResultsKey != "hpnorton:results:"+rep.RunID {
+			t.Errorf("results key %q", rep.ResultsKey)
+		}
+		stored, err := b.ledger.Results(t.Context(), rep.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(stdout) != string(stored) {
+			t.Errorf("run %d: printed JSON differs from the stored one:\nprinted %s\nstored  %s", i+1, stdout, stored)
+		}
+	}
+}
+
+// TestTableOutput checks the human-readable report and that a file with bad rows exits 1 while its good rows land.
+func TestTableOutput(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2)
+	dir := t.TempDir()
+	if err := gen.WriteDir(dir, 20, gen.Options{BOM: true, CRLF: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "products.csv"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(f, "P99999999,broken lamp,office,-4\r\n")
+	f.Close()
+
+	code, stdout, stderr := b.enqueue(t, dir)
+	if code != cli.ExitRejected {
+		t.Fatalf("exit %d, want 1 for a rejected row\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"results (processed, before, after, seconds): [[20,0,20,",
+		"],[20,0,20,",
+		"1 problem(s):",
+		`products.csv:22: column quantity_available value "-4": is not a whole number from 0 to 4294967295`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestMissingFileAndBadHeader(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	dir := t.TempDir()
+	if err := gen.WriteDir(dir, 5, gen.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "products.csv")); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := b.enqueue(t, "--json", dir)
+	if code != cli.ExitRejected {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+	rep := decode(t, stdout)
+	if rep.Results[0].Processed != 5 || rep.Files[1].Error != "file does not exist" || rep.Results[1].Processed != 0 {
+		t.Errorf("results %+v, files %+v; want customers imported and products reported missing", rep.Results, rep.Files)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte("id,desc\n1,x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = b.enqueue(t, "--json", dir)
+	rep = decode(t, stdout)
+	want := "header does not match: want columns product_id,description,product_type,quantity_available, found id,desc"
+	if code != cli.ExitRejected || rep.Files[1].Error != want {
+		t.Errorf("exit %d, products error %q; want 1 and %q", code, rep.Files[1].Error, want)
+	}
+}
+
+func TestUsageAndInfrastructureErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--nope"}, "usage error: flag provided but not defined: -nope"},
+		{"two folders", []string{"a", "b"}, "usage error: one folder expected, got 2 arguments"},
+		{"zero chunk", []string{"--chunk-rows", "0"}, "usage error: --chunk-rows must be at least 1, got 0"},
+		{"redis down", []string{"--redis", "redis://:s3cret@127.0.0.1:1/0"}, "error: cannot reach Redis at 127.0.0.1:1 (db 0)"},
+		{"bad redis URL", []string{"--redis", "http://:s3cret@x"}, "usage error: the Redis URL cannot be parsed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, &stdout, &stderr)
+			if code != cli.ExitError {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(stderr.String(), "enqueue: "+tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "s3cret") || strings.Contains(stderr.String(), "goroutine ") {
+				t.Errorf("stderr shows a password or a stack trace:\n%s", stderr.String())
+			}
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != cli.ExitOK || !strings.Contains(stderr.String(), "usage: enqueue") {
+		t.Errorf("-h: exit %d, stderr %q; want 0 and the usage", code, stderr.String())
+	}
+}
+
+// TestNoWorker shows the bounded wait: with nobody serving the queue, the run gives up with a clear message.
+func TestNoWorker(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	testenv.Redis(t, ns)
+	var stdout, stderr bytes.Buffer
+	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "--timeout", "2s", "../../testdata"}
+	code := run(context.Background(), args, &stdout, &stderr)
+	want := "enqueue: error: run did not finish within 2s: customers 1 tasks waiting, products 1 tasks waiting"
+	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr.String(), want)
+	}
+}
+
+// BenchmarkLinear measures the linear mode end to end, from enqueue to the printed tuples, with one worker at
+// concurrency 1 already running. Each iteration imports into empty tables.
+func BenchmarkLinear(b *testing.B) {
+	for _, rows := range []int{1000, 300_000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			bundle := setup(b, 1)
+			dir := b.TempDir()
+			if err := gen.WriteDir(dir, rows, gen.Options{}); err != nil {
+				b.Fatal(err)
+			}
+			db, err := repo.Open(context.Background(), bundle.dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			var total float64
+			for b.Loop() {
+				b.StopTimer()
+				if err := db.Reset(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				code, stdout, stderr := bundle.enqueue(b, "--json", dir)
+				if code != cli.ExitOK {
+					b.Fatalf("exit %d\n%s", code, stderr)
+				}
+				var rep coordinator.Report
+				if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+					b.Fatal(err)
+				}
+				if rep.Results[0].Processed != int64(rows) || rep.Results[1].Processed != int64(rows) {
+					b.Fatalf("results %+v, want %d processed per file", rep.Results, rows)
+				}
+				total += rep.Seconds
+			}
+			b.ReportMetric(total/float64(b.N), "s/run")
+			b.ReportMetric(float64(2*rows*b.N)/total, "rows/s")
+		})
+	}
+}

@@ -1,0 +1,84 @@
+// Command worker consumes hpnorton import tasks from Redis and writes them to MySQL. Run as many as you like, on as
+// many machines as share the Redis and MySQL; --concurrency 1 on a single worker is linear mode.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/worker"
+	"hpnorton/repo"
+)
+
+// defaultConcurrency is the parallel mode's default number of tasks in flight per worker process.
+const defaultConcurrency = 4
+
+const synopsis = "worker [flags]"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run serves until ctx is cancelled and returns the exit status.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	err := serve(ctx, fs, args, stderr)
+	code, msg := cli.ExitCode(err)
+	if msg != "" {
+		fmt.Fprintln(stderr, "worker: "+msg)
+	}
+	if cli.WantsUsage(err) {
+		cli.Usage(stderr, fs, synopsis)
+	}
+	return code
+}
+
+func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	var conn cli.Conn
+	conn.AddFlags(fs)
+	concurrency := fs.Int("concurrency", defaultConcurrency, "tasks processed at once; 1 is linear mode (env HPNORTON_CONCURRENCY)")
+	if err := cli.EnvDefault(fs, "concurrency", "HPNORTON_CONCURRENCY"); err != nil {
+		return err
+	}
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &cli.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if *concurrency < 1 {
+		return &cli.UsageError{Msg: fmt.Sprintf("--concurrency must be at least 1, got %d", *concurrency)}
+	}
+	log, err := cli.NewLogger(stderr, conn.LogFormat)
+	if err != nil {
+		return err
+	}
+	rdb, err := cli.OpenRedis(ctx, conn.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	db, err := repo.Open(ctx, conn.MySQLDSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: *concurrency, Queue: conn.Queue, Logger: log})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down: finishing running tasks, returning the rest to the queue")
+	w.Shutdown()
+	return nil
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/testenv"
+)
+
+func TestRejectsConcurrencyBelowOne(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--concurrency", "0"}, {"--concurrency", "-3"}} {
+		var stderr bytes.Buffer
+		code := run(context.Background(), args, &stderr)
+		if code != cli.ExitError || !strings.Contains(stderr.String(), "worker: usage error: --concurrency must be at least 1") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a usage error", args, code, stderr.String())
+		}
+	}
+}
+
+func TestRejectsBadEnvironment(t *testing.T) {
+	t.Setenv("HPNORTON_CONCURRENCY", "many")
+	var stderr bytes.Buffer
+	code := run(context.Background(), nil, &stderr)
+	if code != cli.ExitError || !strings.Contains(stderr.String(), `HPNORTON_CONCURRENCY="many"`) {
+		t.Errorf("exit %d, stderr %q; want 2 naming the variable", code, stderr.String())
+	}
+}
+
+// TestServesUntilCancelled starts the real command and stops it the way SIGTERM does, through its context.
+func TestServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	testenv.Redis(t, ns)
+	dsn := testenv.MySQL(t, ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--concurrency", "1"}, &stderr)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != cli.ExitOK {
+			t.Fatalf("exit %d, want 0\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not stop within 30 s of cancellation")
+	}
+	for _, want := range []string{"worker started", "concurrency=1", "shutting down"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}

@@ -1,0 +1,134 @@
+// Package cli holds what the enqueue and worker commands share: the connection flags and their environment
+// defaults, opening Redis, setting up slog, and the exit statuses.
+package cli
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Exit statuses, the same for every command.
+const (
+	// ExitOK: the work is done; for enqueue, every row landed or was already present.
+	ExitOK = 0
+	// ExitRejected: the run finished, but some rows or files were rejected.
+	ExitRejected = 1
+	// ExitError: a usage error, or an infrastructure failure such as an unreachable Redis or MySQL.
+	ExitError = 2
+)
+
+// Defaults, each overridden by its environment variable and then by its flag.
+const (
+	DefaultRedisURL = "redis://127.0.0.1:6379/0"
+	DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/hpnorton"
+	DefaultQueue    = "hpnorton"
+)
+
+// Conn holds the connection settings both commands take.
+type Conn struct {
+	RedisURL string
+	MySQLDSN string
+	Queue    string
+	// LogFormat is "text" or "json".
+	LogFormat string
+}
+
+// AddFlags registers --redis, --mysql, --queue and --log-format on fs, with defaults from HPNORTON_REDIS_URL,
+// HPNORTON_MYSQL_DSN, HPNORTON_QUEUE and HPNORTON_LOG_FORMAT.
+func (c *Conn) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.RedisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), DefaultRedisURL), "Redis `URL` holding the queue and the results (env HPNORTON_REDIS_URL)")
+	fs.StringVar(&c.MySQLDSN, "mysql", cmp.Or(os.Getenv("HPNORTON_MYSQL_DSN"), DefaultMySQLDSN), "MySQL `DSN` to import into; the database is created if absent (env HPNORTON_MYSQL_DSN)")
+	fs.StringVar(&c.Queue, "queue", cmp.Or(os.Getenv("HPNORTON_QUEUE"), DefaultQueue), "asynq `queue` the import tasks travel on (env HPNORTON_QUEUE)")
+	fs.StringVar(&c.LogFormat, "log-format", cmp.Or(os.Getenv("HPNORTON_LOG_FORMAT"), "text"), "log `format` on standard error: text or json (env HPNORTON_LOG_FORMAT)")
+}
+
+// UsageError is a mistake in the command line; commands print it with their usage and exit with ExitError.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Parse parses args into fs and turns its failures into a *UsageError, or flag.ErrHelp for -h.
+func Parse(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard) // the caller prints usage once, where it prints every other error
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &UsageError{Msg: err.Error()}
+	}
+	return nil
+}
+
+// EnvDefault sets flag name from the environment variable env when it is set, so that the command line still
+// overrides it; a malformed value is a usage error naming the variable.
+func EnvDefault(fs *flag.FlagSet, name, env string) error {
+	v := os.Getenv(env)
+	if v == "" {
+		return nil
+	}
+	if err := fs.Set(name, v); err != nil {
+		return &UsageError{Msg: fmt.Sprintf("%s=%q: %v", env, v, err)}
+	}
+	return nil
+}
+
+// WantsUsage reports whether err calls for the command's usage: -h, or a usage error.
+func WantsUsage(err error) bool {
+	var uerr *UsageError
+	return errors.Is(err, flag.ErrHelp) || errors.As(err, &uerr)
+}
+
+// Usage writes fs's flags to w, as -h shows them.
+func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprintf(w, "usage: %s\n", synopsis)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// NewLogger returns a slog logger writing to w in the given format.
+func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q (want text or json)", format)}
+}
+
+// OpenRedis connects to the Redis URL and checks that it answers. Errors never repeat the URL, which may hold a
+// password.
+func OpenRedis(ctx context.Context, url string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, &UsageError{Msg: "the Redis URL cannot be parsed; the expected form is redis://[:password@]host:port/db"}
+	}
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s (db %d): %w", opt.Addr, opt.DB, err)
+	}
+	return rdb, nil
+}
+
+// ExitCode maps an error from a command's run to its exit status and the message to print, if any.
+func ExitCode(err error) (int, string) {
+	var uerr *UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ExitOK, ""
+	case errors.As(err, &uerr):
+		return ExitError, "usage error: " + uerr.Msg
+	}
+	return ExitError, "error: " + err.Error()
+}

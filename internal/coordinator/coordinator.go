@@ -1,0 +1,371 @@
+// Package coordinator runs one import from the enqueuer's side. It counts rows before, cuts both files into chunk
+// tasks and enqueues them, waits until every task has recorded its outcome, counts rows after, and writes the run's
+// results.
+//
+// Only the coordinator counts rows before and after. A worker that counted for itself would see other workers'
+// rows land between its two counts; see cmd/contention.
+package coordinator
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"hpnorton/internal/csvchunk"
+	"hpnorton/internal/ledger"
+	"hpnorton/internal/record"
+	"hpnorton/repo"
+	"hpnorton/tasks"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultChunkRows  = 1000
+	DefaultChunkBytes = 4 << 20
+	DefaultTimeout    = time.Hour
+	// maxListedProblems bounds the problems a report lists; ProblemCount still counts every one.
+	maxListedProblems = 100
+	// stallAfter is how long the coordinator waits without progress before it looks for a reason.
+	stallAfter = 5 * time.Second
+)
+
+// Config describes one run. Zero values take the defaults named on each field.
+type Config struct {
+	// Dir holds customers.csv and products.csv.
+	Dir string
+	// RunID names the run; empty means a new ID from the clock and random bits.
+	RunID string
+	// Queue is the asynq queue the tasks go to; workers must serve it.
+	Queue string
+	// ChunkRows and ChunkBytes bound one task's chunk; zero means DefaultChunkRows and DefaultChunkBytes.
+	ChunkRows, ChunkBytes int
+	// Timeout bounds the wait for workers to finish; zero means DefaultTimeout.
+	Timeout time.Duration
+	// Logger receives progress and diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// Deps are the connections a run uses; the caller owns and closes them.
+type Deps struct {
+	Repo      *repo.DB
+	Ledger    *ledger.Ledger
+	Client    *asynq.Client
+	Inspector *asynq.Inspector
+}
+
+// ErrStalled means the run could not finish: no worker serves the queue, a task failed for good, or the timeout
+// passed.
+var ErrStalled = errors.New("run did not finish")
+
+// NewRunID returns a sortable, unique run ID such as 20261127T034500Z-9f3a1c2e.
+func NewRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// enqueued is what the enqueueing of one file reports back.
+type enqueued struct {
+	kind    record.Kind
+	tasks   int
+	fileErr error // a problem with the whole file; the run goes on without it
+	err     error // an infrastructure failure; the run stops
+}
+
+// Run imports both files of cfg.Dir and returns the finished run's report, which it has also stored under the
+// results key. Rejected records and unreadable files are in the report, not in the error; an error means the run
+// could not be carried out.
+func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
+	cfg.RunID = cmp.Or(cfg.RunID, NewRunID())
+	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
+	cfg.ChunkBytes = cmp.Or(cfg.ChunkBytes, DefaultChunkBytes)
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("run", cfg.RunID)
+
+	before := make([]int64, len(record.Kinds))
+	for i, k := range record.Kinds {
+		n, err := d.Repo.Count(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		before[i] = n
+	}
+
+	start := time.Now()
+	log.Info("run started", "dir", cfg.Dir, "queue", cfg.Queue)
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	// Both files are read and enqueued at once, and workers start on the first chunks while later ones are read.
+	results := make(chan enqueued, len(record.Kinds))
+	var wg sync.WaitGroup
+	for _, k := range record.Kinds {
+		wg.Go(func() { results <- enqueueFile(ctx, d.Client, cfg, k) })
+	}
+	defer wg.Wait()
+
+	w := waiter{d: d, cfg: cfg, log: log, start: start, total: map[record.Kind]int{}, done: map[record.Kind]time.Duration{}}
+	fileErrs := map[record.Kind]error{}
+	for range record.Kinds {
+		e := <-results
+		if e.err != nil {
+			cancel()
+			return nil, e.err
+		}
+		if e.fileErr != nil {
+			fileErrs[e.kind] = e.fileErr
+			log.Warn("file rejected", "file", e.kind.FileName(), "reason", e.fileErr)
+		}
+		w.total[e.kind] = e.tasks
+	}
+	if err := w.wait(ctx); err != nil {
+		return nil, err
+	}
+
+	rep, err := report(ctx, d, cfg, start, before, w.done, fileErrs)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: encode results: %w", err)
+	}
+	if err := d.Ledger.Finish(ctx, cfg.RunID, b); err != nil {
+		return nil, err
+	}
+	log.Info("run finished", "mode", rep.Mode, "seconds", rep.Seconds, "results", string(mustJSON(rep.Results)), "problems", rep.ProblemCount)
+	return rep, nil
+}
+
+// enqueueFile cuts one file into chunks and enqueues a task per chunk.
+func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, k record.Kind) enqueued {
+	f, err := os.Open(filepath.Join(cfg.Dir, k.FileName()))
+	if err != nil {
+		return enqueued{kind: k, fileErr: fileError(err)}
+	}
+	defer f.Close()
+	s, err := csvchunk.NewSplitter(f, cfg.ChunkRows, cfg.ChunkBytes)
+	if err != nil {
+		return enqueued{kind: k, fileErr: err}
+	}
+	if err := k.CheckHeader(s.Header()); err != nil {
+		return enqueued{kind: k, fileErr: err}
+	}
+	n := 0
+	for {
+		c, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			return enqueued{kind: k, tasks: n}
+		}
+		if err != nil {
+			// The file went bad after its header, for instance a read error: the chunks already enqueued still
+			// run, and the file is reported.
+			return enqueued{kind: k, tasks: n, fileErr: fmt.Errorf("read error after %d chunks: %w", n, err)}
+		}
+		p := tasks.ImportPayload{RunID: cfg.RunID, File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Data: c.Data}
+		t, err := tasks.NewImportTask(k, p)
+		if err != nil {
+			return enqueued{kind: k, err: err}
+		}
+		_, err = client.EnqueueContext(ctx, t, asynq.Queue(cfg.Queue))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			// A conflict means this chunk of this run is queued already, which is what we want.
+			return enqueued{kind: k, err: fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)}
+		}
+		n++
+	}
+}
+
+// fileError turns an open error into a one-line reason without the path, which the report names already.
+func fileError(err error) error {
+	var perr *os.PathError
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return errors.New("file does not exist")
+	case errors.As(err, &perr):
+		return fmt.Errorf("cannot open the file: %w", perr.Err)
+	}
+	return err
+}
+
+// waiter follows a run's progress in the ledger until every enqueued task has recorded its outcome.
+type waiter struct {
+	d     Deps
+	cfg   Config
+	log   *slog.Logger
+	start time.Time
+	total map[record.Kind]int           // tasks enqueued per kind
+	done  map[record.Kind]time.Duration // when each kind's last task finished, from start
+}
+
+func (w *waiter) wait(ctx context.Context) error {
+	lastProgress, lastFinished := time.Now(), -1
+	for {
+		finished, err := w.d.Ledger.Finished(ctx, w.cfg.RunID)
+		if err != nil {
+			return w.stopped(ctx, err)
+		}
+		sum := 0
+		for i, k := range record.Kinds {
+			sum += finished[i]
+			if _, ok := w.done[k]; !ok && finished[i] >= w.total[k] {
+				w.done[k] = time.Since(w.start)
+			}
+		}
+		if len(w.done) == len(record.Kinds) {
+			return nil
+		}
+		if sum != lastFinished {
+			lastFinished, lastProgress = sum, time.Now()
+		} else if time.Since(lastProgress) > stallAfter {
+			if err := w.diagnose(ctx); err != nil {
+				return err
+			}
+			lastProgress = time.Now()
+		}
+		if _, err := w.d.Ledger.Wait(ctx, w.cfg.RunID, time.Second); err != nil {
+			return w.stopped(ctx, err)
+		}
+	}
+}
+
+// stopped explains a wait that ended with an error, naming the timeout when that is what ended it.
+func (w *waiter) stopped(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w within %s: %s", ErrStalled, w.cfg.Timeout, w.progress())
+	}
+	return err
+}
+
+func (w *waiter) progress() string {
+	var parts []string
+	for _, k := range record.Kinds {
+		state := "waiting"
+		if _, ok := w.done[k]; ok {
+			state = "done"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d tasks %s", k, w.total[k], state))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// diagnose looks for why a run makes no progress. A task that failed for good ends the run with its error; no
+// worker on the queue is worth a warning, since one may yet start.
+func (w *waiter) diagnose(ctx context.Context) error {
+	archived, err := w.d.Inspector.ListArchivedTasks(w.cfg.Queue, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return fmt.Errorf("coordinator: inspect queue %s: %w", w.cfg.Queue, err)
+	}
+	for _, t := range archived {
+		if strings.HasPrefix(t.ID, w.cfg.RunID+":") {
+			return fmt.Errorf("%w: task %s failed for good: %s", ErrStalled, t.ID, t.LastErr)
+		}
+	}
+	servers, err := w.d.Inspector.Servers()
+	if err != nil {
+		return fmt.Errorf("coordinator: list workers: %w", err)
+	}
+	serving := 0
+	for _, s := range servers {
+		if _, ok := s.Queues[w.cfg.Queue]; ok {
+			serving++
+		}
+	}
+	if serving == 0 {
+		w.log.Warn("no worker serves the queue; start one with: worker --queue "+w.cfg.Queue, "queue", w.cfg.Queue, "progress", w.progress())
+	} else {
+		w.log.Info("waiting for workers", "workers", serving, "progress", w.progress())
+	}
+	if ctx.Err() != nil {
+		return w.stopped(ctx, ctx.Err())
+	}
+	return nil
+}
+
+// report gathers the outcomes and counts of a finished run.
+func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []int64, done map[record.Kind]time.Duration, fileErrs map[record.Kind]error) (*Report, error) {
+	rep := &Report{
+		RunID:      cfg.RunID,
+		ResultsKey: ledger.ResultsKey(cfg.RunID),
+		Queue:      cfg.Queue,
+		StartedAt:  start.UTC(),
+	}
+	workers := map[string]*WorkerUse{}
+	for i, k := range record.Kinds {
+		after, err := d.Repo.Count(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		outcomes, err := d.Ledger.Outcomes(ctx, cfg.RunID, k)
+		if err != nil {
+			return nil, err
+		}
+		f := File{Kind: k.String(), File: k.FileName(), Tasks: len(outcomes), Before: before[i], After: after, Seconds: seconds(done[k])}
+		if err := fileErrs[k]; err != nil {
+			f.Error = err.Error()
+			rep.Problems = append(rep.Problems, record.Problem{File: k.FileName(), Reason: f.Error})
+			rep.ProblemCount++
+		}
+		slices.SortFunc(outcomes, func(a, b ledger.Outcome) int { return a.FirstLine - b.FirstLine })
+		for _, o := range outcomes {
+			f.Read += int64(o.Read)
+			f.Added += int64(o.Added)
+			f.Present += int64(o.Present)
+			f.Rejected += int64(o.Rejected)
+			if o.Redelivered {
+				f.Redelivered++
+			}
+			rep.Problems = append(rep.Problems, o.Problems...)
+			rep.ProblemCount += o.Rejected
+			u := workers[o.Worker]
+			if u == nil {
+				u = &WorkerUse{Worker: o.Worker, Concurrency: o.Concurrency}
+				workers[o.Worker] = u
+			}
+			u.Tasks++
+		}
+		rep.Files = append(rep.Files, f)
+		rep.Results = append(rep.Results, Tuple{Processed: f.Added, Before: f.Before, After: f.After, Seconds: f.Seconds})
+	}
+	if len(rep.Problems) > maxListedProblems {
+		rep.Problems = rep.Problems[:maxListedProblems]
+	}
+	for _, u := range workers {
+		rep.Workers = append(rep.Workers, *u)
+	}
+	slices.SortFunc(rep.Workers, func(a, b WorkerUse) int { return strings.Compare(a.Worker, b.Worker) })
+	rep.Mode = "parallel"
+	if len(rep.Workers) <= 1 && (len(rep.Workers) == 0 || rep.Workers[0].Concurrency == 1) {
+		rep.Mode = "linear"
+	}
+	rep.Seconds = seconds(time.Since(start))
+	return rep, nil
+}
+
+// seconds rounds a duration to microseconds, as seconds. A run always takes some time, so the result is positive.
+func seconds(d time.Duration) float64 {
+	return max(d, time.Microsecond).Round(time.Microsecond).Seconds()
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v) // the tuples are numbers, which always encode
+	return b
+}

@@ -1,0 +1,70 @@
+package coordinator
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"hpnorton/internal/gen"
+	"hpnorton/internal/ledger"
+	"hpnorton/internal/record"
+	"hpnorton/internal/testenv"
+	"hpnorton/internal/worker"
+	"hpnorton/repo"
+)
+
+// TestManyChunksManyTasksInFlight imports files cut into many chunks with a worker running several tasks at once:
+// every chunk is a task, every task is counted once, and before + processed == after for each file.
+func TestManyChunksManyTasksInFlight(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	db, err := repo.Open(t.Context(), testenv.MySQL(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: 3, Queue: ns, Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+	client := asynq.NewClientFromRedisClient(rdb)
+	defer client.Close()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer inspector.Close()
+	deps := Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}
+
+	dir := t.TempDir()
+	if err := gen.WriteDir(dir, 2500, gen.Options{CRLF: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A first, smaller run leaves rows behind, so the second must count before and after around them.
+	small := t.TempDir()
+	if err := gen.WriteDir(small, 700, gen.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(t.Context(), deps, Config{Dir: small, Queue: ns, RunID: ns + "-a", ChunkRows: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, deps, Config{Dir: dir, Queue: ns, RunID: ns + "-b", ChunkRows: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range record.Kinds {
+		f, tu := rep.Files[i], rep.Results[i]
+		if f.Tasks != 25 || f.Read != 2500 || f.Added != 1800 || f.Present != 700 || f.Rejected != 0 {
+			t.Errorf("%v: %+v; want 25 tasks, 2500 read = 1800 added + 700 present", k, f)
+		}
+		if tu.Before != 700 || tu.After != 2500 || tu.Processed != 1800 {
+			t.Errorf("%v tuple %+v, want [1800 700 2500 s]", k, tu)
+		}
+	}
+	if rep.Mode != "parallel" {
+		t.Errorf("mode %q with concurrency 3, want parallel", rep.Mode)
+	}
+}

@@ -1,0 +1,153 @@
+// Package ledger keeps a run's book in Redis: the outcome of each finished task, a wake-up list the coordinator
+// blocks on, and the run's final results. Every Redis key is built by a function here.
+//
+// A task's outcome is stored under its task ID in a hash, so a task that asynq delivers twice overwrites its own
+// entry instead of adding one; the counts in it come from MySQL's record of the task, so both deliveries store the
+// same numbers.
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"hpnorton/internal/record"
+)
+
+// keyTTL bounds how long a run's working keys outlive a coordinator that died before cleaning them up.
+const keyTTL = 7 * 24 * time.Hour
+
+// ResultsKey is where a run's results JSON is stored: hpnorton:results:<run id>. It does not expire.
+func ResultsKey(runID string) string { return "hpnorton:results:" + runID }
+
+// outcomesKey is the hash of task ID to outcome JSON for one kind of a run.
+func outcomesKey(runID string, k record.Kind) string {
+	return "hpnorton:run:" + runID + ":outcomes:" + k.String()
+}
+
+// wakeKey is the list a worker pushes to after recording an outcome, so the coordinator wakes at once.
+func wakeKey(runID string) string { return "hpnorton:run:" + runID + ":wake" }
+
+// Outcome is what one task did with its chunk. Read = Added + Present + Rejected.
+type Outcome struct {
+	TaskID    string `json:"task_id"`
+	FirstLine int    `json:"first_line"`
+	Read      int    `json:"read"`
+	Added     int    `json:"added"`
+	Present   int    `json:"present"`
+	Rejected  int    `json:"rejected"`
+	// Problems lists each rejected record.
+	Problems []record.Problem `json:"problems,omitempty"`
+	// Worker names the process that ran the task (host:pid) and Concurrency its asynq concurrency.
+	Worker      string `json:"worker"`
+	Concurrency int    `json:"concurrency"`
+	// Redelivered is true when an earlier delivery had already committed the rows.
+	Redelivered bool `json:"redelivered,omitempty"`
+}
+
+// Ledger reads and writes run state in one Redis database.
+type Ledger struct {
+	rdb redis.UniversalClient
+}
+
+// New returns a Ledger on the given client; the caller keeps ownership of the client.
+func New(rdb redis.UniversalClient) *Ledger { return &Ledger{rdb: rdb} }
+
+// Record stores a task's outcome and wakes the run's coordinator. It is safe to call again for the same task.
+func (l *Ledger) Record(ctx context.Context, runID string, k record.Kind, o Outcome) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("ledger: encode outcome: %w", err)
+	}
+	ok, wake := outcomesKey(runID, k), wakeKey(runID)
+	_, err = l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, ok, o.TaskID, b)
+		p.Expire(ctx, ok, keyTTL)
+		p.RPush(ctx, wake, k.String())
+		p.Expire(ctx, wake, keyTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: record outcome of %s: %w", o.TaskID, err)
+	}
+	return nil
+}
+
+// Finished returns how many tasks of each kind have recorded an outcome, in record.Kinds order.
+func (l *Ledger) Finished(ctx context.Context, runID string) ([]int, error) {
+	cmds := make([]*redis.IntCmd, len(record.Kinds))
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range record.Kinds {
+			cmds[i] = p.HLen(ctx, outcomesKey(runID, k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: count finished tasks: %w", err)
+	}
+	n := make([]int, len(cmds))
+	for i, c := range cmds {
+		n[i] = int(c.Val())
+	}
+	return n, nil
+}
+
+// Wait blocks until a worker records an outcome for the run or the timeout passes. It returns false on timeout.
+// A wake-up may be stale, so the caller counts finished tasks after every return.
+func (l *Ledger) Wait(ctx context.Context, runID string, timeout time.Duration) (bool, error) {
+	err := l.rdb.BLPop(ctx, timeout, wakeKey(runID)).Err()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("ledger: wait for tasks: %w", err)
+	}
+	return true, nil
+}
+
+// Outcomes returns every recorded outcome of one kind of a run, in no particular order.
+func (l *Ledger) Outcomes(ctx context.Context, runID string, k record.Kind) ([]Outcome, error) {
+	m, err := l.rdb.HGetAll(ctx, outcomesKey(runID, k)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read outcomes: %w", err)
+	}
+	out := make([]Outcome, 0, len(m))
+	for id, v := range m {
+		var o Outcome
+		if err := json.Unmarshal([]byte(v), &o); err != nil {
+			return nil, fmt.Errorf("ledger: outcome of %s: %w", id, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// Finish stores the run's results JSON under ResultsKey and lets the run's working keys expire soon: the results
+// hold everything worth keeping.
+func (l *Ledger) Finish(ctx context.Context, runID string, results []byte) error {
+	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, ResultsKey(runID), results, 0)
+		p.Del(ctx, wakeKey(runID))
+		for _, k := range record.Kinds {
+			p.Expire(ctx, outcomesKey(runID, k), time.Hour)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: store results: %w", err)
+	}
+	return nil
+}
+
+// Results reads a run's stored results JSON.
+func (l *Ledger) Results(ctx context.Context, runID string) ([]byte, error) {
+	b, err := l.rdb.Get(ctx, ResultsKey(runID)).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read results of %s: %w", runID, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,48 @@
+package ledger
+
+import (
+	"testing"
+	"time"
+
+	"hpnorton/internal/record"
+	"hpnorton/internal/testenv"
+)
+
+func TestRecordIsIdempotentAndWakes(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	l := New(testenv.Redis(t, ns))
+	ctx := t.Context()
+
+	woke, err := l.Wait(ctx, ns, time.Second) // Redis blocks for whole seconds at the least
+	if err != nil || woke {
+		t.Fatalf("Wait before any outcome = %v, %v; want a timeout", woke, err)
+	}
+	o := Outcome{TaskID: ns + ":products:2", FirstLine: 2, Read: 3, Added: 3}
+	for range 2 {
+		if err := l.Record(ctx, ns, record.Products, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if woke, err := l.Wait(ctx, ns, time.Second); err != nil || !woke {
+		t.Fatalf("Wait after an outcome = %v, %v; want a wake-up", woke, err)
+	}
+	got, err := l.Finished(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != 0 || got[1] != 1 {
+		t.Fatalf("Finished = %v, want [0 1]: one outcome per task however often it is recorded", got)
+	}
+
+	if err := l.Finish(ctx, ns, []byte(`{"run_id":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Results(ctx, ns)
+	if err != nil || string(b) != `{"run_id":"x"}` {
+		t.Fatalf("Results = %s, %v", b, err)
+	}
+	if got := ResultsKey("abc"); got != "hpnorton:results:abc" {
+		t.Errorf("ResultsKey = %q", got)
+	}
+}

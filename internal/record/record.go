@@ -1,0 +1,198 @@
+// Package record describes the two kinds of file HP Norton imports, customers and products: their CSV headers, the
+// limits of each column, and the validation that turns one CSV record into a row or into a reported problem.
+//
+// Validation is pure and deterministic, so a task that asynq delivers twice reports the very same problems twice.
+package record
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind is one kind of import file. The zero Kind is invalid; use Customers or Products.
+type Kind int
+
+const (
+	Customers Kind = iota + 1
+	Products
+)
+
+// Kinds lists every kind in report order: customers first, then products.
+var Kinds = []Kind{Customers, Products}
+
+// Column describes one CSV column and the MySQL column of the same name.
+type Column struct {
+	Name string
+	// MaxChars is the most characters (runes) the MySQL column holds. Zero means the column is an integer.
+	MaxChars int
+	// Key marks the natural primary key. Exactly one column of a kind is the key.
+	Key bool
+	// Integer columns hold a whole number from 0 to MaxUint, stored as MySQL INT UNSIGNED.
+	Integer bool
+}
+
+// MaxUint is the largest value an INT UNSIGNED column holds.
+const MaxUint = 1<<32 - 1
+
+var columns = map[Kind][]Column{
+	Customers: {
+		{Name: "user_id", MaxChars: 64, Key: true},
+		{Name: "name", MaxChars: 255},
+		{Name: "address", MaxChars: 255},
+		{Name: "zip_code", MaxChars: 16},
+		{Name: "phone_number", MaxChars: 32},
+		{Name: "email", MaxChars: 255},
+	},
+	Products: {
+		{Name: "product_id", MaxChars: 64, Key: true},
+		{Name: "description", MaxChars: 255},
+		{Name: "product_type", MaxChars: 64},
+		{Name: "quantity_available", Integer: true},
+	},
+}
+
+// String returns the kind's name, which is also its table name: "customers" or "products".
+func (k Kind) String() string {
+	switch k {
+	case Customers:
+		return "customers"
+	case Products:
+		return "products"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// FileName is the file a run reads for this kind inside its data folder.
+func (k Kind) FileName() string { return k.String() + ".csv" }
+
+// Table is the MySQL table the kind is stored in.
+func (k Kind) Table() string { return k.String() }
+
+// Columns returns the kind's columns in CSV (and table) order. The caller must not modify the slice.
+func (k Kind) Columns() []Column { return columns[k] }
+
+// Header returns the column names in the order the CSV header must list them.
+func (k Kind) Header() []string {
+	cols := k.Columns()
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// KeyIndex is the position of the key column in a record.
+func (k Kind) KeyIndex() int {
+	for i, c := range k.Columns() {
+		if c.Key {
+			return i
+		}
+	}
+	panic("record: kind without key column: " + k.String())
+}
+
+// ParseKind maps a kind's name back to the Kind.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown kind %q (want customers or products)", s)
+}
+
+// Problem is one rejected record or one unreadable file, with everything a person needs to find and fix it.
+// Line is the physical line where the record starts; the header is line 1. Line is 0 for a problem with the whole
+// file, and Column and Value are empty when no single field is at fault.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column string `json:"column,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Reason string `json:"reason"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	if p.Column != "" {
+		fmt.Fprintf(&b, ": column %s", p.Column)
+	}
+	if p.Value != "" {
+		fmt.Fprintf(&b, " value %q", p.Value)
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Reason)
+	return b.String()
+}
+
+// Row is a validated record: Fields holds the text of each column in table order, exactly as the file had it. An
+// integer column keeps its digits as text; MySQL converts them, and validation has already proved they fit.
+type Row struct {
+	Line   int
+	Fields []string
+}
+
+// Key is the row's natural primary key.
+func (r Row) Key(k Kind) string { return r.Fields[k.KeyIndex()] }
+
+// Validate checks one CSV record of kind k that starts on the given line of file. It returns the row, or the first
+// problem that makes the record unusable. A record is stored in full or rejected: nothing is trimmed or cut.
+func (k Kind) Validate(file string, line int, fields []string) (Row, *Problem) {
+	cols := k.Columns()
+	reject := func(col, value, reason string) (Row, *Problem) {
+		return Row{}, &Problem{File: file, Line: line, Column: col, Value: value, Reason: reason}
+	}
+	if len(fields) != len(cols) {
+		return reject("", "", fmt.Sprintf("has %d fields, want %d (%s)", len(fields), len(cols), strings.Join(k.Header(), ",")))
+	}
+	for i, c := range cols {
+		v := fields[i]
+		switch {
+		case !utf8.ValidString(v):
+			return reject(c.Name, strings.ToValidUTF8(v, "\uFFFD"), "is not valid UTF-8")
+		case strings.IndexByte(v, 0) >= 0:
+			return reject(c.Name, strings.ReplaceAll(v, "\x00", `\0`), "contains a NUL byte")
+		case c.Key && v == "":
+			return reject(c.Name, v, "key is empty")
+		case c.Key && strings.TrimSpace(v) != v:
+			// MySQL's PAD SPACE collations compare "A1" and "A1 " as equal, so such a key would collide silently.
+			return reject(c.Name, v, "key has leading or trailing spaces")
+		case c.Integer:
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n > MaxUint {
+				return reject(c.Name, v, fmt.Sprintf("is not a whole number from 0 to %d", uint64(MaxUint)))
+			}
+		case utf8.RuneCountInString(v) > c.MaxChars:
+			return reject(c.Name, v, fmt.Sprintf("is %d characters long, the column holds %d", utf8.RuneCountInString(v), c.MaxChars))
+		}
+	}
+	return Row{Line: line, Fields: fields}, nil
+}
+
+// CheckHeader compares a file's header with the kind's and explains any difference.
+func (k Kind) CheckHeader(got []string) error {
+	want := k.Header()
+	if slices.Equal(got, want) {
+		return nil
+	}
+	return fmt.Errorf("header does not match: want columns %s, found %s", showColumns(want), showColumns(got))
+}
+
+// showColumns lists column names as a header line would, quoting a name that would otherwise read ambiguously.
+func showColumns(names []string) string {
+	shown := make([]string, len(names))
+	for i, n := range names {
+		shown[i] = n
+		if n == "" || strings.Contains(n, ",") || strings.TrimSpace(n) != n || strconv.Quote(n) != `"`+n+`"` {
+			shown[i] = strconv.Quote(n)
+		}
+	}
+	return strings.Join(shown, ",")
+}

@@ -1,0 +1,109 @@
+package record
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("é", 256)
+	tests := []struct {
+		name   string
+		kind   Kind
+		fields []string
+		want   *Problem // nil: the row is accepted
+	}{
+		{"customer", Customers, []string{"C1", "Zoë O'Brien", "1 Main St, Apt 2", "02134", "(555) 123-4567", "z@example.com"}, nil},
+		{"empty optional text", Customers, []string{"C1", "", "", "", "", ""}, nil},
+		{"text at the column's limit", Customers, []string{"C1", strings.Repeat("é", 255), "", "", "", ""}, nil},
+		{"SQL-looking text", Products, []string{"P1", "'); DROP TABLE products; --", "office", "0"}, nil},
+		{"CJK", Products, []string{"P1", "北欧风格沙发", "livingroom", "4294967295"}, nil},
+		{"too few fields", Products, []string{"P1", "desk"},
+			&Problem{File: "f.csv", Line: 7, Reason: "has 2 fields, want 4 (product_id,description,product_type,quantity_available)"}},
+		{"empty key", Customers, []string{"", "a", "b", "c", "d", "e"},
+			&Problem{File: "f.csv", Line: 7, Column: "user_id", Reason: "key is empty"}},
+		{"key with trailing space", Products, []string{"P1 ", "desk", "office", "1"},
+			&Problem{File: "f.csv", Line: 7, Column: "product_id", Value: "P1 ", Reason: "key has leading or trailing spaces"}},
+		{"negative quantity", Products, []string{"P1", "desk", "office", "-1"},
+			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Value: "-1", Reason: "is not a whole number from 0 to 4294967295"}},
+		{"fractional quantity", Products, []string{"P1", "desk", "office", "1.5"},
+			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Value: "1.5", Reason: "is not a whole number from 0 to 4294967295"}},
+		{"quantity past INT UNSIGNED", Products, []string{"P1", "desk", "office", "4294967296"},
+			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Value: "4294967296", Reason: "is not a whole number from 0 to 4294967295"}},
+		{"empty quantity", Products, []string{"P1", "desk", "office", ""},
+			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Reason: "is not a whole number from 0 to 4294967295"}},
+		{"text too long", Customers, []string{"C1", long, "", "", "", ""},
+			&Problem{File: "f.csv", Line: 7, Column: "name", Value: long, Reason: "is 256 characters long, the column holds 255"}},
+		{"bytes not UTF-8", Customers, []string{"C1", "caf\xe9", "", "", "", ""},
+			&Problem{File: "f.csv", Line: 7, Column: "name", Value: "caf\uFFFD", Reason: "is not valid UTF-8"}},
+		{"NUL byte", Customers, []string{"C1", "a\x00b", "", "", "", ""},
+			&Problem{File: "f.csv", Line: 7, Column: "name", Value: `a\0b`, Reason: "contains a NUL byte"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			row, got := tt.kind.Validate("f.csv", 7, tt.fields)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Fatalf("Validate problem (-want, +got):\n%s", diff)
+			}
+			if got == nil && (row.Line != 7 || !cmp.Equal(row.Fields, tt.fields)) {
+				t.Fatalf("Validate row = %+v, want line 7 and the fields unchanged", row)
+			}
+		})
+	}
+}
+
+func TestCheckHeader(t *testing.T) {
+	t.Parallel()
+	if err := Customers.CheckHeader([]string{"user_id", "name", "address", "zip_code", "phone_number", "email"}); err != nil {
+		t.Fatalf("CheckHeader(customers header) = %v, want nil", err)
+	}
+	err := Products.CheckHeader([]string{"product_id", "description,product_type", "quantity_available"})
+	want := "header does not match: want columns product_id,description,product_type,quantity_available, found product_id,\"description,product_type\",quantity_available"
+	if err == nil || err.Error() != want {
+		t.Fatalf("CheckHeader(merged column) = %v, want %q", err, want)
+	}
+	// A byte-order mark the reader failed to strip is invisible when printed raw.
+	err = Customers.CheckHeader([]string{"\ufeffuser_id", "name"})
+	want = `header does not match: want columns user_id,name,address,zip_code,phone_number,email, found "\ufeffuser_id",name`
+	if err == nil || err.Error() != want {
+		t.Fatalf("CheckHeader(short header) = %v, want %q", err, want)
+	}
+}
+
+func TestKinds(t *testing.T) {
+	t.Parallel()
+	for _, k := range Kinds {
+		got, err := ParseKind(k.String())
+		if err != nil || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v; want %v", k, got, err, k)
+		}
+		keys := 0
+		for _, c := range k.Columns() {
+			if c.Key {
+				keys++
+			}
+		}
+		if keys != 1 {
+			t.Errorf("%v has %d key columns, want 1", k, keys)
+		}
+	}
+	if _, err := ParseKind("orders"); err == nil {
+		t.Error("ParseKind(orders) succeeded, want an error")
+	}
+}
+
+func TestProblemString(t *testing.T) {
+	t.Parallel()
+	p := Problem{File: "products.csv", Line: 12, Column: "quantity_available", Value: "-3", Reason: "is not a whole number"}
+	if got, want := p.String(), `products.csv:12: column quantity_available value "-3": is not a whole number`; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	p = Problem{File: "customers.csv", Reason: "file does not exist"}
+	if got, want := p.String(), "customers.csv: file does not exist"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,119 @@
+// Package testenv gives each test its own slice of the real Redis and MySQL: a fresh MySQL database, and a Redis key
+// namespace that serves as both the asynq queue name and the run ID prefix. Everything is removed when the test
+// ends.
+//
+// The servers' addresses come from HPNORTON_TEST_REDIS_URL and HPNORTON_TEST_MYSQL_DSN, defaulting to the local
+// ones. A test whose server cannot be reached is skipped with the reason, unless HPNORTON_REQUIRE_SERVICES is set,
+// as CI sets it: then it fails.
+package testenv
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for the test servers: the local ones this machine and CI run. Tests use Redis database 15, away from
+// the default database 0 that a user's own runs use.
+const (
+	DefaultRedisURL = "redis://127.0.0.1:6379/15"
+	DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/"
+)
+
+// RedisURL is the Redis the tests use.
+func RedisURL() string { return cmp.Or(os.Getenv("HPNORTON_TEST_REDIS_URL"), DefaultRedisURL) }
+
+func unavailable(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if os.Getenv("HPNORTON_REQUIRE_SERVICES") != "" {
+		tb.Fatalf("%s is required (HPNORTON_REQUIRE_SERVICES is set) but unreachable: %v", what, err)
+	}
+	tb.Skipf("skipping: %s unreachable (%v); set HPNORTON_REQUIRE_SERVICES=1 to fail instead", what, err)
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
+
+// Namespace returns a name unique to this test, usable as an asynq queue, a run ID prefix and a database name.
+func Namespace(tb testing.TB) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	name := strings.ToLower(strings.Trim(unsafeChars.ReplaceAllString(tb.Name(), "_"), "_"))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return "t_" + name + "_" + hex.EncodeToString(b[:])
+}
+
+// Redis returns a client on the test Redis. When the test ends it deletes every key that contains ns, which
+// covers the asynq queue named ns and the runs whose IDs start with ns.
+func Redis(tb testing.TB, ns string) *redis.Client {
+	tb.Helper()
+	opt, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		tb.Fatalf("HPNORTON_TEST_REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		unavailable(tb, "Redis at "+opt.Addr, err)
+	}
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, "*"+ns+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			tb.Errorf("clean up Redis keys of %s: %v", ns, err)
+		}
+		rdb.SRem(ctx, "asynq:queues", ns)
+		rdb.Close()
+	})
+	return rdb
+}
+
+// MySQL creates a database named ns on the test MySQL and returns a DSN for it; the database is dropped when the
+// test ends.
+func MySQL(tb testing.TB, ns string) string {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(cmp.Or(os.Getenv("HPNORTON_TEST_MYSQL_DSN"), DefaultMySQLDSN))
+	if err != nil {
+		tb.Fatalf("HPNORTON_TEST_MYSQL_DSN: %v", err)
+	}
+	cfg.DBName = ""
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		tb.Fatalf("HPNORTON_TEST_MYSQL_DSN: %v", err)
+	}
+	db := sql.OpenDB(connector)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		unavailable(tb, "MySQL at "+cfg.Addr, err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE `"+ns+"`"); err != nil {
+		db.Close()
+		tb.Fatalf("create test database: %v", err)
+	}
+	tb.Cleanup(func() {
+		if _, err := db.Exec("DROP DATABASE IF EXISTS `" + ns + "`"); err != nil {
+			tb.Errorf("drop test database %s: %v", ns, err)
+		}
+		db.Close()
+	})
+	cfg.DBName = ns
+	return cfg.FormatDSN()
+}

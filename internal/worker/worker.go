@@ -1,0 +1,95 @@
+// Package worker runs an asynq server that consumes import tasks. The worker command is a thin shell around it, and
+// tests run it in-process.
+package worker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"hpnorton/internal/ledger"
+	"hpnorton/repo"
+	"hpnorton/tasks"
+)
+
+// Config describes one worker process.
+type Config struct {
+	// Concurrency is how many tasks run at once. It must be at least 1; 1 is linear mode. asynq itself would turn
+	// 0 into the number of CPUs, so Start refuses it instead.
+	Concurrency int
+	// Queue is the asynq queue to serve.
+	Queue string
+	// Name identifies the worker in outcomes; empty means host:pid.
+	Name string
+	// ShutdownTimeout bounds how long Shutdown waits for running tasks before returning them to the queue; zero
+	// means asynq's default of 8 seconds.
+	ShutdownTimeout time.Duration
+	// Logger receives one line per finished task and asynq's own messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Worker is a started asynq server.
+type Worker struct {
+	srv *asynq.Server
+}
+
+// Start starts serving cfg.Queue. The caller owns rdb and db and must call Shutdown before closing them.
+func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) {
+	if cfg.Concurrency < 1 {
+		return nil, fmt.Errorf("worker: concurrency must be at least 1, got %d", cfg.Concurrency)
+	}
+	if cfg.Queue == "" {
+		return nil, fmt.Errorf("worker: no queue to serve")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	host, _ := os.Hostname() // an empty host still leaves the pid to tell workers apart
+	name := cmp.Or(cfg.Name, host+":"+strconv.Itoa(os.Getpid()))
+	log = log.With("worker", name)
+
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:     cfg.Concurrency,
+		Queues:          map[string]int{cfg.Queue: 1},
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          asynqLogger{log},
+		LogLevel:        asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			log.Error("task failed", "task", id, "type", t.Type(), "retried", retried, "max_retry", maxRetry, "err", err)
+		}),
+	})
+	h := &tasks.Handler{Repo: db, Ledger: ledger.New(rdb), Logger: log, Worker: name, Concurrency: cfg.Concurrency}
+	if err := srv.Start(tasks.NewMux(h)); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	log.Info("worker started", "queue", cfg.Queue, "concurrency", cfg.Concurrency)
+	return &Worker{srv: srv}, nil
+}
+
+// Shutdown stops taking tasks, waits for running ones up to the shutdown timeout, and returns the rest to the queue.
+func (w *Worker) Shutdown() { w.srv.Shutdown() }
+
+// asynqLogger routes asynq's own messages to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+
+// Fatal is asynq's last word before it gives up; its contract is to end the process.
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...))
+	os.Exit(1)
+}

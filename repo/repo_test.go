@@ -1,0 +1,301 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/google/go-cmp/cmp"
+
+	"hpnorton/internal/record"
+	"hpnorton/internal/testenv"
+)
+
+type testBundle struct {
+	db  *DB
+	dsn string
+	ns  string
+	ctx context.Context
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	ns := testenv.Namespace(t)
+	dsn := testenv.MySQL(t, ns)
+	db, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &testBundle{db: db, dsn: dsn, ns: ns, ctx: t.Context()}
+}
+
+func products(keys ...string) []record.Row {
+	rows := make([]record.Row, len(keys))
+	for i, k := range keys {
+		rows[i] = record.Row{Line: i + 2, Fields: []string{k, "desk " + k, "office", fmt.Sprint(i)}}
+	}
+	return rows
+}
+
+func (b *testBundle) count(t *testing.T, k record.Kind) int64 {
+	t.Helper()
+	n, err := b.db.Count(b.ctx, k)
+	if err != nil {
+		t.Fatalf("Count: %v", err)
+	}
+	return n
+}
+
+// TestSchemaMatchesRecord keeps the embedded schema and record's column list in step.
+func TestSchemaMatchesRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, k := range record.Kinds {
+		rows, err := b.db.db.QueryContext(b.ctx, `SELECT column_name, COALESCE(character_maximum_length, 0), column_key
+			FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`, k.Table())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []record.Column
+		for rows.Next() {
+			var c record.Column
+			var key string
+			if err := rows.Scan(&c.Name, &c.MaxChars, &key); err != nil {
+				t.Fatal(err)
+			}
+			c.Key = key == "PRI"
+			c.Integer = c.MaxChars == 0
+			got = append(got, c)
+		}
+		rows.Close()
+		if diff := cmp.Diff(k.Columns(), got); diff != "" {
+			t.Errorf("%v columns (-record, +MySQL):\n%s", k, diff)
+		}
+	}
+}
+
+func TestOpenCreatesDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// Open on a DSN whose database does not exist yet creates it and its schema.
+	cfg, err := mysql.ParseDSN(b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = b.ns + "_new"
+	t.Cleanup(func() { b.db.db.Exec("DROP DATABASE IF EXISTS `" + cfg.DBName + "`") })
+	db, err := Open(b.ctx, cfg.FormatDSN())
+	if err != nil {
+		t.Fatalf("Open(new database): %v", err)
+	}
+	defer db.Close()
+	if n, err := db.Count(b.ctx, record.Customers); err != nil || n != 0 {
+		t.Fatalf("Count in the new database = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestOpenRejectsBadDSN(t *testing.T) {
+	t.Parallel()
+	_, err := Open(t.Context(), "root:s3cret@tcp(127.0.0.1:3306")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("Open(bad DSN) = %v; want an error without the password", err)
+	}
+	if _, err := Open(t.Context(), "root@tcp(127.0.0.1:3306)/"); err == nil {
+		t.Fatal("Open(DSN without database) succeeded, want an error")
+	}
+}
+
+func TestImportTaskAddsAndCountsPresent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w, err := b.db.ImportTask(b.ctx, Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}, products("P3", "P1", "P2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Written{Added: 3}, w); diff != "" {
+		t.Fatalf("first task (-want, +got):\n%s", diff)
+	}
+	// Another task with two known keys and one new one: only the new one is added, and the old rows are untouched.
+	rows := products("P2", "P4", "P1")
+	rows[0].Fields[1] = "changed"
+	w, err = b.db.ImportTask(b.ctx, Task{ID: "r2:products:2", RunID: "r2", Kind: record.Products}, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Written{Added: 1, Present: 2}, w); diff != "" {
+		t.Fatalf("second task (-want, +got):\n%s", diff)
+	}
+	if n := b.count(t, record.Products); n != 4 {
+		t.Fatalf("products = %d, want 4", n)
+	}
+	var desc string
+	if err := b.db.db.QueryRowContext(b.ctx, "SELECT description FROM products WHERE product_id = 'P2'").Scan(&desc); err != nil || desc != "desk P2" {
+		t.Fatalf("P2's description = %q, %v; want the first import's %q", desc, err, "desk P2")
+	}
+}
+
+func TestImportTaskRedeliveryCountsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	task := Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}
+	first, err := b.db.ImportTask(b.ctx, task, products("P1", "P2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.db.ImportTask(b.ctx, task, products("P1", "P2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Written{Added: 2, Present: 0, Redelivered: true}, again); diff != "" || first.Redelivered {
+		t.Fatalf("redelivery (-want, +got):\n%s\nfirst delivery: %+v", diff, first)
+	}
+}
+
+// TestImportTaskConcurrentDeliveries runs the same task from many goroutines at once, as asynq may after a lease
+// expires: exactly one delivery writes, and every one reports the same counts.
+func TestImportTaskConcurrentDeliveries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	keys := make([]string, 500)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("P%04d", i)
+	}
+	task := Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}
+	const deliveries = 6
+	results := make([]Written, deliveries)
+	errs := make([]error, deliveries)
+	var wg sync.WaitGroup
+	for i := range deliveries {
+		wg.Go(func() { results[i], errs[i] = b.db.ImportTask(b.ctx, task, products(keys...)) })
+	}
+	wg.Wait()
+	writers := 0
+	for i, w := range results {
+		if errs[i] != nil {
+			t.Fatalf("delivery %d: %v", i, errs[i])
+		}
+		if w.Added != len(keys) || w.Present != 0 {
+			t.Errorf("delivery %d counted %+v, want %d added", i, w, len(keys))
+		}
+		if !w.Redelivered {
+			writers++
+		}
+	}
+	if writers != 1 {
+		t.Errorf("%d deliveries wrote, want exactly 1", writers)
+	}
+	if n := b.count(t, record.Products); n != int64(len(keys)) {
+		t.Errorf("products = %d, want %d", n, len(keys))
+	}
+}
+
+// TestImportTaskOverlappingKeysInParallel has tasks with overlapping keys in opposite orders write at once. Sorting
+// by key inside ImportTask means they queue on the same locks in the same order instead of deadlocking, and every
+// key lands once.
+func TestImportTaskOverlappingKeysInParallel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added := 0
+	for i := range 8 {
+		wg.Go(func() {
+			keys := make([]string, 300)
+			for j := range keys {
+				n := j
+				if i%2 == 1 {
+					n = len(keys) - 1 - j
+				}
+				keys[j] = fmt.Sprintf("P%04d", n)
+			}
+			w, err := b.db.ImportTask(b.ctx, Task{ID: fmt.Sprintf("r1:products:%d", i), RunID: "r1", Kind: record.Products}, products(keys...))
+			if err != nil {
+				t.Errorf("task %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			added += w.Added
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if added != 300 {
+		t.Errorf("tasks added %d rows in all, want 300", added)
+	}
+}
+
+func TestBatchLen(t *testing.T) {
+	t.Parallel()
+	rows := make([]record.Row, 20000)
+	for i := range rows {
+		rows[i] = record.Row{Fields: []string{"C1", strings.Repeat("x", 100), "", "", "", ""}}
+	}
+	d := &DB{maxPacket: 16 << 20, RowsPerStatement: 50000}
+	if got, want := d.batchLen(rows, 6), 65535/6; got != want {
+		t.Errorf("batchLen under the placeholder limit = %d, want %d", got, want)
+	}
+	d.maxPacket = 64 << 10
+	got := d.batchLen(rows, 6)
+	if size := got * (102 + 6*perValueOverhead); got < 1 || size > d.maxPacket {
+		t.Errorf("batchLen under a 64 KiB packet = %d rows, about %d bytes", got, size)
+	}
+	d.maxPacket = 1
+	if got := d.batchLen(rows, 6); got != 1 {
+		t.Errorf("batchLen with no room = %d, want 1", got)
+	}
+}
+
+// TestStoredVerbatim writes text that is hostile to naive SQL and to charsets, and reads back exactly what went in.
+func TestStoredVerbatim(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	texts := []string{
+		`Robert'); DROP TABLE customers;--`,
+		"line one\nline \"two\", with comma",
+		"北京市朝阳区 🛋️ Zoë",
+		`back\slash \n not a newline`,
+		strings.Repeat("é", 255),
+	}
+	rows := make([]record.Row, len(texts))
+	for i, s := range texts {
+		rows[i] = record.Row{Fields: []string{fmt.Sprintf("C%d", i), s, s, "00501", "", ""}}
+	}
+	if _, err := b.db.ImportTask(b.ctx, Task{ID: "r:c:2", RunID: "r", Kind: record.Customers}, rows); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range texts {
+		var name, zip string
+		if err := b.db.db.QueryRowContext(b.ctx, "SELECT name, zip_code FROM customers WHERE user_id = ?", fmt.Sprintf("C%d", i)).Scan(&name, &zip); err != nil {
+			t.Fatal(err)
+		}
+		if name != want || zip != "00501" {
+			t.Errorf("stored %q / %q, want %q / 00501", name, zip, want)
+		}
+	}
+}
+
+// TestStrictModeRefusesOverlongText bypasses validation to show the second fence: MySQL refuses a value that does
+// not fit instead of cutting it, and the task's rows and record roll back together.
+func TestStrictModeRefusesOverlongText(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rows := []record.Row{
+		{Fields: []string{"C1", "fine", "", "", "", ""}},
+		{Fields: []string{"C2", strings.Repeat("x", 256), "", "", "", ""}},
+	}
+	_, err := b.db.ImportTask(b.ctx, Task{ID: "r:c:2", RunID: "r", Kind: record.Customers}, rows)
+	if err == nil || !strings.Contains(err.Error(), "1406") {
+		t.Fatalf("ImportTask(overlong name) = %v, want MySQL error 1406 (data too long)", err)
+	}
+	if n := b.count(t, record.Customers); n != 0 {
+		t.Errorf("customers = %d after a failed task, want 0", n)
+	}
+	var tasks int
+	if err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM import_tasks").Scan(&tasks); err != nil || tasks != 0 {
+		t.Errorf("import_tasks = %d, %v after a failed task, want 0", tasks, err)
+	}
+}

@@ -1,0 +1,32 @@
+-- The tables a run imports into, keyed by the files' natural keys so that a row imported twice is found, not doubled.
+-- utf8mb4_bin compares keys byte for byte: "c1" and "C1" are two customers, as they are to the CSV file.
+CREATE TABLE IF NOT EXISTS customers (
+    user_id      VARCHAR(64)  NOT NULL,
+    name         VARCHAR(255) NOT NULL,
+    address      VARCHAR(255) NOT NULL,
+    zip_code     VARCHAR(16)  NOT NULL,
+    phone_number VARCHAR(32)  NOT NULL,
+    email        VARCHAR(255) NOT NULL,
+    PRIMARY KEY (user_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+CREATE TABLE IF NOT EXISTS products (
+    product_id         VARCHAR(64)  NOT NULL,
+    description        VARCHAR(255) NOT NULL,
+    product_type       VARCHAR(64)  NOT NULL,
+    quantity_available INT UNSIGNED NOT NULL,
+    PRIMARY KEY (product_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- One row per import task whose rows have been committed, written in the same transaction as the rows. A task
+-- that asynq delivers again finds its row here and reports the first delivery's counts instead of counting twice.
+CREATE TABLE IF NOT EXISTS import_tasks (
+    task_id     VARCHAR(191) NOT NULL,
+    run_id      VARCHAR(64)  NOT NULL,
+    kind        VARCHAR(16)  NOT NULL,
+    added       INT UNSIGNED NOT NULL DEFAULT 0,
+    present     INT UNSIGNED NOT NULL DEFAULT 0,
+    finished_at TIMESTAMP(6) NULL,
+    PRIMARY KEY (task_id),
+    KEY import_tasks_run (run_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

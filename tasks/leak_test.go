@@ -1,0 +1,10 @@
+package tasks
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when a test leaves a goroutine running: a worker, pool or wait that outlives its test.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
