@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -23,6 +24,7 @@ import (
 
 type testBundle struct {
 	ns       string
+	runs     atomic.Int64 // numbers the runs, whose IDs start with ns so that the cleanup finds their keys
 	redisURL string
 	dsn      string
 	ledger   *ledger.Ledger
@@ -54,7 +56,8 @@ func setup(tb testing.TB, concurrency int) *testBundle {
 func (b *testBundle) enqueue(tb testing.TB, args ...string) (int, string, string) {
 	tb.Helper()
 	var stdout, stderr bytes.Buffer
-	base := []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", testenv.Namespace(tb)}
+	runID := fmt.Sprintf("%s_run%d", b.ns, b.runs.Add(1))
+	base := []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", runID}
 	code := run(context.Background(), append(base, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
@@ -174,6 +177,31 @@ func TestMissingFileAndBadHeader(t *testing.T) {
 	want := "header does not match: want columns product_id,description,product_type,quantity_available, found id,desc"
 	if code != cli.ExitRejected || rep.Files[1].Error != want {
 		t.Errorf("exit %d, products error %q; want 1 and %q", code, rep.Files[1].Error, want)
+	}
+}
+
+// TestEmptyAndHeaderOnlyFiles: an empty file is rejected with a reason, while a file with a header and no records
+// is a clean import of nothing.
+func TestEmptyAndHeaderOnlyFiles(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "customers.csv"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte("\ufeffproduct_id,description,product_type,quantity_available\r\n\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := b.enqueue(t, "--json", dir)
+	if code != cli.ExitRejected {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+	rep := decode(t, stdout)
+	if rep.Files[0].Error != "file is empty" || rep.Files[1].Error != "" || rep.Files[1].Read != 0 || rep.Files[1].Tasks != 0 {
+		t.Errorf("files %+v; want customers empty and products read with no records", rep.Files)
+	}
+	if rep.ProblemCount != 1 || rep.Results[1].Seconds <= 0 {
+		t.Errorf("problem count %d, results %+v; want 1 problem and positive seconds", rep.ProblemCount, rep.Results)
 	}
 }
 

@@ -247,10 +247,14 @@ func (w *waiter) wait(ctx context.Context) error {
 	}
 }
 
-// stopped explains a wait that ended with an error, naming the timeout when that is what ended it.
+// stopped explains a wait that ended with an error, naming the timeout or the interruption when that is what
+// ended it.
 func (w *waiter) stopped(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w within %s: %s", ErrStalled, w.cfg.Timeout, w.progress())
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("interrupted while waiting (%s); the workers still import the enqueued tasks, but this run's results are not recorded", w.progress())
 	}
 	return err
 }
@@ -277,6 +281,17 @@ func (w *waiter) diagnose(ctx context.Context) error {
 	for _, t := range archived {
 		if strings.HasPrefix(t.ID, w.cfg.RunID+":") {
 			return fmt.Errorf("%w: task %s failed for good: %s", ErrStalled, t.ID, t.LastErr)
+		}
+	}
+	// A task waiting to be retried may yet succeed, once MySQL is back for instance, so it is only reported.
+	retrying, err := w.d.Inspector.ListRetryTasks(w.cfg.Queue, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return fmt.Errorf("coordinator: inspect queue %s: %w", w.cfg.Queue, err)
+	}
+	for _, t := range retrying {
+		if strings.HasPrefix(t.ID, w.cfg.RunID+":") {
+			w.log.Warn("a task failed and will be retried", "task", t.ID, "retried", t.Retried, "next", t.NextProcessAt.Format(time.RFC3339), "err", t.LastErr)
+			break
 		}
 	}
 	servers, err := w.d.Inspector.Servers()

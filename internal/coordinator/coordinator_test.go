@@ -2,6 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"hpnorton/internal/testenv"
 	"hpnorton/internal/worker"
 	"hpnorton/repo"
+	"hpnorton/tasks"
 )
 
 // TestManyChunksManyTasksInFlight imports files cut into many chunks with a worker running several tasks at once:
@@ -66,5 +70,48 @@ func TestManyChunksManyTasksInFlight(t *testing.T) {
 	}
 	if rep.Mode != "parallel" {
 		t.Errorf("mode %q with concurrency 3, want parallel", rep.Mode)
+	}
+}
+
+// TestDiagnoseFailedTask: a task of the run that asynq archived, here one whose payload cannot be read, ends the
+// wait with the task's own error instead of letting it run into the timeout.
+func TestDiagnoseFailedTask(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	db, err := repo.Open(t.Context(), testenv.MySQL(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	client := asynq.NewClientFromRedisClient(rdb)
+	defer client.Close()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer inspector.Close()
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: 1, Queue: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+
+	id := ns + ":products:2"
+	if _, err := client.Enqueue(asynq.NewTask(tasks.TypeProductImport, []byte("not a payload")), asynq.Queue(ns), asynq.TaskID(id)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := inspector.GetTaskInfo(ns, id)
+		if err == nil && info.State == asynq.TaskStateArchived {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task not archived within 30 s: %+v, %v", info, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wt := &waiter{d: Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}, cfg: Config{RunID: ns, Queue: ns}, log: slog.New(slog.DiscardHandler)}
+	err = wt.diagnose(t.Context())
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "task "+id+" failed for good: tasks: payload has no metadata line") {
+		t.Errorf("diagnose = %v, want ErrStalled naming the task and its error", err)
 	}
 }
