@@ -39,14 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
 	rep, err := enqueue(ctx, fs, args, stdout, stderr)
 	if err != nil {
-		code, msg := cli.ExitCode(err)
-		if msg != "" {
-			fmt.Fprintln(stderr, "enqueue: "+msg)
-		}
-		if cli.WantsUsage(err) {
-			cli.Usage(stderr, fs, synopsis)
-		}
-		return code
+		return cli.Exit(stderr, fs, synopsis, err)
 	}
 	if !rep.Clean() {
 		return cli.ExitRejected

@@ -18,15 +18,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gendata", flag.ContinueOnError)
-	err := generate(fs, args, stdout)
-	code, msg := cli.ExitCode(err)
-	if msg != "" {
-		fmt.Fprintln(stderr, "gendata: "+msg)
-	}
-	if cli.WantsUsage(err) {
-		cli.Usage(stderr, fs, synopsis)
-	}
-	return code
+	return cli.Exit(stderr, fs, synopsis, generate(fs, args, stdout))
 }
 
 func generate(fs *flag.FlagSet, args []string, stdout io.Writer) error {

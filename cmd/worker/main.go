@@ -31,15 +31,7 @@ func main() {
 // run serves until ctx is cancelled and returns the exit status.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	err := serve(ctx, fs, args, stderr)
-	code, msg := cli.ExitCode(err)
-	if msg != "" {
-		fmt.Fprintln(stderr, "worker: "+msg)
-	}
-	if cli.WantsUsage(err) {
-		cli.Usage(stderr, fs, synopsis)
-	}
-	return code
+	return cli.Exit(stderr, fs, synopsis, serve(ctx, fs, args, stderr))
 }
 
 func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) error {
@@ -80,5 +72,6 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	<-ctx.Done()
 	log.Info("shutting down: finishing running tasks, returning the rest to the queue")
 	w.Shutdown()
+	log.Info("worker stopped")
 	return nil
 }

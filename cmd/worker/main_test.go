@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,12 +39,17 @@ func TestServesUntilCancelled(t *testing.T) {
 	testenv.Redis(t, ns)
 	dsn := testenv.MySQL(t, ns)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--concurrency", "1"}, &stderr)
 	}()
-	time.Sleep(500 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "worker started"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker did not start within 30 s:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -53,9 +59,27 @@ func TestServesUntilCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker did not stop within 30 s of cancellation")
 	}
-	for _, want := range []string{"worker started", "concurrency=1", "shutting down"} {
+	for _, want := range []string{"worker started", "concurrency=1", "shutting down", "worker stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer that the worker's logger and the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

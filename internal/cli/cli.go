@@ -121,6 +121,19 @@ func OpenRedis(ctx context.Context, url string) (*redis.Client, error) {
 	return rdb, nil
 }
 
+// Exit prints a command's error the one way every command does, with the usage when the error calls for it, and
+// returns the exit status.
+func Exit(stderr io.Writer, fs *flag.FlagSet, synopsis string, err error) int {
+	code, msg := ExitCode(err)
+	if msg != "" {
+		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), msg)
+	}
+	if WantsUsage(err) {
+		Usage(stderr, fs, synopsis)
+	}
+	return code
+}
+
 // ExitCode maps an error from a command's run to its exit status and the message to print, if any.
 func ExitCode(err error) (int, string) {
 	var uerr *UsageError

@@ -19,27 +19,42 @@ import (
 	"hpnorton/tasks"
 )
 
-// TestManyChunksManyTasksInFlight imports files cut into many chunks with a worker running several tasks at once:
-// every chunk is a task, every task is counted once, and before + processed == after for each file.
-func TestManyChunksManyTasksInFlight(t *testing.T) {
-	t.Parallel()
+type testBundle struct {
+	ns   string
+	deps Deps
+}
+
+// setup gives the test its own queue and database, the connections a run needs, and a worker at the given
+// concurrency serving the queue until the test ends.
+func setup(t *testing.T, concurrency int) *testBundle {
+	t.Helper()
 	ns := testenv.Namespace(t)
 	rdb := testenv.Redis(t, ns)
 	db, err := repo.Open(t.Context(), testenv.MySQL(t, ns))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	w, err := worker.Start(rdb, db, worker.Config{Concurrency: 3, Queue: ns, Name: "w"})
+	client := asynq.NewClientFromRedisClient(rdb)
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: concurrency, Queue: ns, Name: "w"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Shutdown()
-	client := asynq.NewClientFromRedisClient(rdb)
-	defer client.Close()
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	defer inspector.Close()
-	deps := Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}
+	t.Cleanup(func() {
+		w.Shutdown()
+		inspector.Close()
+		client.Close()
+		db.Close()
+	})
+	return &testBundle{ns: ns, deps: Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}}
+}
+
+// TestManyChunksManyTasksInFlight imports files cut into many chunks with a worker running several tasks at once:
+// every chunk is a task, every task is counted once, and before + processed == after for each file.
+func TestManyChunksManyTasksInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 3)
+	ns, deps := b.ns, b.deps
 
 	dir := t.TempDir()
 	if err := gen.WriteDir(dir, 2500, gen.Options{CRLF: true}); err != nil {
@@ -77,22 +92,8 @@ func TestManyChunksManyTasksInFlight(t *testing.T) {
 // wait with the task's own error instead of letting it run into the timeout.
 func TestDiagnoseFailedTask(t *testing.T) {
 	t.Parallel()
-	ns := testenv.Namespace(t)
-	rdb := testenv.Redis(t, ns)
-	db, err := repo.Open(t.Context(), testenv.MySQL(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	client := asynq.NewClientFromRedisClient(rdb)
-	defer client.Close()
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	defer inspector.Close()
-	w, err := worker.Start(rdb, db, worker.Config{Concurrency: 1, Queue: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Shutdown()
+	b := setup(t, 1)
+	ns, client, inspector := b.ns, b.deps.Client, b.deps.Inspector
 
 	id := ns + ":products:2"
 	if _, err := client.Enqueue(asynq.NewTask(tasks.TypeProductImport, []byte("not a payload")), asynq.Queue(ns), asynq.TaskID(id)); err != nil {
@@ -109,8 +110,8 @@ func TestDiagnoseFailedTask(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	wt := &waiter{d: Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}, cfg: Config{RunID: ns, Queue: ns}, log: slog.New(slog.DiscardHandler)}
-	err = wt.diagnose(t.Context())
+	wt := &waiter{d: b.deps, cfg: Config{RunID: ns, Queue: ns}, log: slog.New(slog.DiscardHandler)}
+	err := wt.diagnose(t.Context())
 	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "task "+id+" failed for good: tasks: payload has no metadata line") {
 		t.Errorf("diagnose = %v, want ErrStalled naming the task and its error", err)
 	}
