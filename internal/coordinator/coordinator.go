@@ -78,7 +78,7 @@ func NewRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// enqueued is what the enqueueing of one file reports back.
+// enqueued is what the enqueueing of one file reports when it ends.
 type enqueued struct {
 	kind    record.Kind
 	tasks   int
@@ -115,32 +115,29 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	defer cancel()
 
 	// Both files are read and enqueued at once, and workers start on the first chunks while later ones are read.
-	results := make(chan enqueued, len(record.Kinds))
+	// The waiter follows finished tasks from the start, so a file's time is taken when its last task finishes,
+	// even while the other file is still being enqueued.
+	enq := make(chan enqueued, len(record.Kinds))
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
-		wg.Go(func() { results <- enqueueFile(ctx, d.Client, cfg, k) })
+		wg.Go(func() {
+			enq <- enqueueFile(ctx, d.Client, cfg, k)
+			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
+			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil {
+				log.Warn("cannot wake the waiter; it looks again within a second", "err", err)
+			}
+		})
 	}
 	defer wg.Wait()
 
-	w := waiter{d: d, cfg: cfg, log: log, start: start, total: map[record.Kind]int{}, done: map[record.Kind]time.Duration{}}
-	fileErrs := map[record.Kind]error{}
-	for range record.Kinds {
-		e := <-results
-		if e.err != nil {
-			cancel()
-			return nil, e.err
-		}
-		if e.fileErr != nil {
-			fileErrs[e.kind] = e.fileErr
-			log.Warn("file rejected", "file", e.kind.FileName(), "reason", e.fileErr)
-		}
-		w.total[e.kind] = e.tasks
-	}
+	w := waiter{d: d, cfg: cfg, log: log, start: start, enqueued: enq,
+		total: map[record.Kind]int{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
+		cancel()
 		return nil, err
 	}
 
-	rep, err := report(ctx, d, cfg, start, before, w.done, fileErrs)
+	rep, err := report(ctx, d, cfg, start, before, w.done, w.fileErrs)
 	if err != nil {
 		return nil, err
 	}
@@ -208,30 +205,38 @@ func fileError(err error) error {
 
 // waiter follows a run's progress in the ledger until every enqueued task has recorded its outcome.
 type waiter struct {
-	d     Deps
-	cfg   Config
-	log   *slog.Logger
-	start time.Time
-	total map[record.Kind]int           // tasks enqueued per kind
-	done  map[record.Kind]time.Duration // when each kind's last task finished, from start
+	d        Deps
+	cfg      Config
+	log      *slog.Logger
+	start    time.Time
+	enqueued <-chan enqueued               // one report per file when its enqueueing ends
+	total    map[record.Kind]int           // tasks enqueued per kind, once its enqueueing has ended
+	fileErrs map[record.Kind]error         // problems with whole files
+	done     map[record.Kind]time.Duration // when each kind's last task finished, from start
 }
 
 func (w *waiter) wait(ctx context.Context) error {
 	lastProgress, lastFinished := time.Now(), -1
 	for {
+		if err := w.takeEnqueued(); err != nil {
+			return err
+		}
 		finished, err := w.d.Ledger.Finished(ctx, w.cfg.RunID)
 		if err != nil {
 			return w.stopped(ctx, err)
 		}
-		sum := 0
 		for i, k := range record.Kinds {
-			sum += finished[i]
-			if _, ok := w.done[k]; !ok && finished[i] >= w.total[k] {
+			total, known := w.total[k]
+			if _, ok := w.done[k]; !ok && known && finished[i] >= total {
 				w.done[k] = time.Since(w.start)
 			}
 		}
 		if len(w.done) == len(record.Kinds) {
 			return nil
+		}
+		sum := 0
+		for _, n := range finished {
+			sum += n
 		}
 		if sum != lastFinished {
 			lastFinished, lastProgress = sum, time.Now()
@@ -243,6 +248,26 @@ func (w *waiter) wait(ctx context.Context) error {
 		}
 		if _, err := w.d.Ledger.Wait(ctx, w.cfg.RunID, time.Second); err != nil {
 			return w.stopped(ctx, err)
+		}
+	}
+}
+
+// takeEnqueued takes in the files whose enqueueing has ended, without blocking. An enqueueing that failed, for
+// instance because Redis went away, ends the run.
+func (w *waiter) takeEnqueued() error {
+	for {
+		select {
+		case e := <-w.enqueued:
+			if e.err != nil {
+				return e.err
+			}
+			if e.fileErr != nil {
+				w.fileErrs[e.kind] = e.fileErr
+				w.log.Warn("file rejected", "file", e.kind.FileName(), "reason", e.fileErr)
+			}
+			w.total[e.kind] = e.tasks
+		default:
+			return nil
 		}
 	}
 }
@@ -262,11 +287,16 @@ func (w *waiter) stopped(ctx context.Context, err error) error {
 func (w *waiter) progress() string {
 	var parts []string
 	for _, k := range record.Kinds {
-		state := "waiting"
-		if _, ok := w.done[k]; ok {
-			state = "done"
+		total, known := w.total[k]
+		_, done := w.done[k]
+		switch {
+		case done:
+			parts = append(parts, fmt.Sprintf("%s %d tasks done", k, total))
+		case known:
+			parts = append(parts, fmt.Sprintf("%s %d tasks waiting", k, total))
+		default:
+			parts = append(parts, fmt.Sprintf("%s still being enqueued", k))
 		}
-		parts = append(parts, fmt.Sprintf("%s %d tasks %s", k, w.total[k], state))
 	}
 	return strings.Join(parts, ", ")
 }

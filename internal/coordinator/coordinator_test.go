@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +116,34 @@ func TestDiagnoseFailedTask(t *testing.T) {
 	err := wt.diagnose(t.Context())
 	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "task "+id+" failed for good: tasks: payload has no metadata line") {
 		t.Errorf("diagnose = %v, want ErrStalled naming the task and its error", err)
+	}
+}
+
+// TestFileSecondsEndWithTheFilesLastTask gives one file a single record and the other hundreds of tasks: each
+// file's seconds end when its own last task finishes, not when the run does.
+func TestFileSecondsEndWithTheFilesLastTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	dir := t.TempDir()
+	for k, rows := range map[record.Kind]int{record.Customers: 1, record.Products: 30_000} {
+		f, err := os.Create(filepath.Join(dir, k.FileName()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gen.Write(f, k, rows, gen.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	rep, err := Run(t.Context(), b.deps, Config{Dir: dir, Queue: b.ns, RunID: b.ns, ChunkRows: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, p := rep.Results[0].Seconds, rep.Results[1].Seconds
+	t.Logf("customers %.3f s, products %.3f s (%d tasks)", c, p, rep.Files[1].Tasks)
+	// 300 tasks one after another take at least a second more than the one customer task, wherever in the queue
+	// it landed among the first products tasks.
+	if c > p-1 {
+		t.Errorf("customers took %.3f s and products %.3f s; want customers done at least a second earlier", c, p)
 	}
 }

@@ -63,18 +63,35 @@ func (l *Ledger) Record(ctx context.Context, runID string, k record.Kind, o Outc
 	if err != nil {
 		return fmt.Errorf("ledger: encode outcome: %w", err)
 	}
-	ok, wake := outcomesKey(runID, k), wakeKey(runID)
+	ok := outcomesKey(runID, k)
 	_, err = l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, ok, o.TaskID, b)
 		p.Expire(ctx, ok, keyTTL)
-		p.RPush(ctx, wake, k.String())
-		p.Expire(ctx, wake, keyTTL)
+		wake(ctx, p, runID)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: record outcome of %s: %w", o.TaskID, err)
 	}
 	return nil
+}
+
+// Wake wakes the run's coordinator without recording anything, so that it looks at the run's state again.
+func (l *Ledger) Wake(ctx context.Context, runID string) error {
+	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		wake(ctx, p, runID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: wake: %w", err)
+	}
+	return nil
+}
+
+// wake queues a wake-up for the run's coordinator; Wait pops it.
+func wake(ctx context.Context, p redis.Pipeliner, runID string) {
+	p.RPush(ctx, wakeKey(runID), "")
+	p.Expire(ctx, wakeKey(runID), keyTTL)
 }
 
 // Finished returns how many tasks of each kind have recorded an outcome, in record.Kinds order.
