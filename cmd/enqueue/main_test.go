@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -249,6 +250,23 @@ func TestNoWorker(t *testing.T) {
 	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "--timeout", "2s", "../../testdata"}
 	code := run(context.Background(), args, &stdout, &stderr)
 	want := "enqueue: error: run did not finish within 2s: customers 1 tasks waiting, products 1 tasks waiting"
+	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr.String(), want)
+	}
+}
+
+// TestInterrupted: Ctrl-C while waiting ends the command with a message saying what happens to the run.
+func TestInterrupted(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	testenv.Redis(t, ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(1500*time.Millisecond, cancel) // as signal.NotifyContext does on SIGINT
+	var stdout, stderr bytes.Buffer
+	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "../../testdata"}
+	code := run(ctx, args, &stdout, &stderr)
+	want := "enqueue: error: interrupted while waiting (customers 1 tasks waiting, products 1 tasks waiting); the workers still import the enqueued tasks, but this run's results are not recorded"
 	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr.String(), want)
 	}

@@ -71,6 +71,10 @@ type Deps struct {
 // passed.
 var ErrStalled = errors.New("run did not finish")
 
+// errTimeout is the cause of the context a run waits under when Config.Timeout passes, which tells it apart from
+// the caller's own cancellation.
+var errTimeout = errors.New("timeout")
+
 // NewRunID returns a sortable, unique run ID such as 20261127T034500Z-9f3a1c2e.
 func NewRunID() string {
 	var b [4]byte
@@ -111,7 +115,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 
 	start := time.Now()
 	log.Info("run started", "dir", cfg.Dir, "queue", cfg.Queue)
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, errTimeout)
 	defer cancel()
 
 	// Both files are read and enqueued at once, and workers start on the first chunks while later ones are read.
@@ -276,9 +280,9 @@ func (w *waiter) takeEnqueued() error {
 // ended it.
 func (w *waiter) stopped(ctx context.Context, err error) error {
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(context.Cause(ctx), errTimeout):
 		return fmt.Errorf("%w within %s: %s", ErrStalled, w.cfg.Timeout, w.progress())
-	case errors.Is(ctx.Err(), context.Canceled):
+	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted while waiting (%s); the workers still import the enqueued tasks, but this run's results are not recorded", w.progress())
 	}
 	return err
