@@ -22,14 +22,18 @@ var schema string
 
 // MySQL error numbers the package acts on.
 const (
-	errDupEntry      = 1062 // ER_DUP_ENTRY
-	errUnknownDB     = 1049 // ER_BAD_DB_ERROR
-	errLockWait      = 1205 // ER_LOCK_WAIT_TIMEOUT
-	errDeadlock      = 1213 // ER_LOCK_DEADLOCK
-	maxPlaceholders  = 65535
-	txAttempts       = 5
+	errDupEntry  = 1062 // ER_DUP_ENTRY
+	errUnknownDB = 1049 // ER_BAD_DB_ERROR
+	errLockWait  = 1205 // ER_LOCK_WAIT_TIMEOUT
+	errDeadlock  = 1213 // ER_LOCK_DEADLOCK
+)
+
+// Limits on one statement and one transaction.
+const (
+	maxPlaceholders  = 65535   // the most a prepared statement takes (error 1390 past it)
 	packetHeadroom   = 4 << 10 // bytes kept free in each statement packet for the SQL text and framing
 	perValueOverhead = 16      // bytes a bound value costs beyond its text, an upper bound
+	txAttempts       = 5       // tries of a task's transaction that deadlocks or times out on a lock
 )
 
 // sqlMode makes MySQL refuse, rather than quietly alter, a value that does not fit: validation should have caught
