@@ -156,6 +156,19 @@ func (d *DB) Count(ctx context.Context, k record.Kind) (int64, error) {
 	return n, nil
 }
 
+// RunSeen reports whether any task of the run has committed.
+func (d *DB) RunSeen(ctx context.Context, runID string) (bool, error) {
+	var one int
+	err := d.db.QueryRowContext(ctx, "SELECT 1 FROM import_tasks WHERE run_id = ? LIMIT 1", runID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("repo: look up run %s: %w", runID, err)
+	}
+	return true, nil
+}
+
 // Task identifies one import task for ImportTask.
 type Task struct {
 	ID    string

@@ -322,3 +322,17 @@ func BenchmarkImportTask(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+func TestRunSeen(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if seen, err := b.db.RunSeen(b.ctx, "r1"); err != nil || seen {
+		t.Fatalf("RunSeen before any task = %v, %v; want false", seen, err)
+	}
+	if _, err := b.db.ImportTask(b.ctx, Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}, products("P1")); err != nil {
+		t.Fatal(err)
+	}
+	if seen, err := b.db.RunSeen(b.ctx, "r1"); err != nil || !seen {
+		t.Fatalf("RunSeen after a task = %v, %v; want true", seen, err)
+	}
+}

@@ -181,6 +181,24 @@ func TestMissingFileAndBadHeader(t *testing.T) {
 	}
 }
 
+// TestRunIDUsedTwice: a run ID names one run only, since its tasks' records would make a second run report the
+// first one's counts.
+func TestRunIDUsedTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	id := b.ns + "_once"
+	for i, want := range []int{cli.ExitOK, cli.ExitError} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", id, "../../testdata"}, &stdout, &stderr)
+		if code != want {
+			t.Fatalf("run %d: exit %d, want %d\n%s", i+1, code, want, stderr.String())
+		}
+		if i == 1 && !strings.Contains(stderr.String(), "enqueue: error: the run ID was used by an earlier run; choose another or leave it empty: "+id) {
+			t.Errorf("second run's stderr lacks the reason:\n%s", stderr.String())
+		}
+	}
+}
+
 // TestEmptyAndHeaderOnlyFiles: an empty file is rejected with a reason, while a file with a header and no records
 // is a clean import of nothing.
 func TestEmptyAndHeaderOnlyFiles(t *testing.T) {

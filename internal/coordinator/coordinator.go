@@ -71,6 +71,9 @@ type Deps struct {
 // passed.
 var ErrStalled = errors.New("run did not finish")
 
+// ErrRunIDUsed means the run ID given in Config was used by an earlier run.
+var ErrRunIDUsed = errors.New("the run ID was used by an earlier run; choose another or leave it empty")
+
 // errTimeout is the cause of the context a run waits under when Config.Timeout passes, which tells it apart from
 // the caller's own cancellation.
 var errTimeout = errors.New("timeout")
@@ -103,6 +106,9 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("run", cfg.RunID)
+	if err := checkUnused(ctx, d, cfg.RunID); err != nil {
+		return nil, err
+	}
 
 	before := make([]int64, len(record.Kinds))
 	for i, k := range record.Kinds {
@@ -154,6 +160,23 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	}
 	log.Info("run finished", "mode", rep.Mode, "seconds", rep.Seconds, "results", string(mustJSON(rep.Results)), "problems", rep.ProblemCount)
 	return rep, nil
+}
+
+// checkUnused refuses a run ID that an earlier run used. Its task IDs would be found done already, in MySQL or in
+// the ledger, and this run would report the earlier one's counts as its own.
+func checkUnused(ctx context.Context, d Deps, runID string) error {
+	inRedis, err := d.Ledger.Used(ctx, runID)
+	if err != nil {
+		return err
+	}
+	inMySQL, err := d.Repo.RunSeen(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if inRedis || inMySQL {
+		return fmt.Errorf("%w: %s", ErrRunIDUsed, runID)
+	}
+	return nil
 }
 
 // enqueueFile cuts one file into chunks and enqueues a task per chunk.

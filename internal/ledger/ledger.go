@@ -160,6 +160,19 @@ func (l *Ledger) Finish(ctx context.Context, runID string, results []byte) error
 	return nil
 }
 
+// Used reports whether Redis holds anything of the run: its results, outcomes or wake-ups.
+func (l *Ledger) Used(ctx context.Context, runID string) (bool, error) {
+	keys := []string{ResultsKey(runID), wakeKey(runID)}
+	for _, k := range record.Kinds {
+		keys = append(keys, outcomesKey(runID, k))
+	}
+	n, err := l.rdb.Exists(ctx, keys...).Result()
+	if err != nil {
+		return false, fmt.Errorf("ledger: look up run %s: %w", runID, err)
+	}
+	return n > 0, nil
+}
+
 // Results reads a run's stored results JSON.
 func (l *Ledger) Results(ctx context.Context, runID string) ([]byte, error) {
 	b, err := l.rdb.Get(ctx, ResultsKey(runID)).Bytes()

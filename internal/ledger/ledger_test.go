@@ -14,6 +14,9 @@ func TestRecordIsIdempotentAndWakes(t *testing.T) {
 	l := New(testenv.Redis(t, ns))
 	ctx := t.Context()
 
+	if used, err := l.Used(ctx, ns); err != nil || used {
+		t.Fatalf("Used before anything = %v, %v; want false", used, err)
+	}
 	woke, err := l.Wait(ctx, ns, time.Second) // Redis blocks for whole seconds at the least
 	if err != nil || woke {
 		t.Fatalf("Wait before any outcome = %v, %v; want a timeout", woke, err)
@@ -23,6 +26,9 @@ func TestRecordIsIdempotentAndWakes(t *testing.T) {
 		if err := l.Record(ctx, ns, record.Products, o); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if used, err := l.Used(ctx, ns); err != nil || !used {
+		t.Fatalf("Used after an outcome = %v, %v; want true", used, err)
 	}
 	if woke, err := l.Wait(ctx, ns, time.Second); err != nil || !woke {
 		t.Fatalf("Wait after an outcome = %v, %v; want a wake-up", woke, err)
