@@ -37,7 +37,11 @@ func main() {
 // any row or file was rejected, 2 on a usage or infrastructure error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	rep, err := enqueue(ctx, fs, args, stdout, stderr)
+	var rep *coordinator.Report
+	err := cli.Guard(func() (err error) {
+		rep, err = enqueue(ctx, fs, args, stdout, stderr)
+		return err
+	})
 	if err != nil {
 		return cli.Exit(stderr, fs, synopsis, err)
 	}

@@ -18,7 +18,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gendata", flag.ContinueOnError)
-	return cli.Exit(stderr, fs, synopsis, generate(fs, args, stdout))
+	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return generate(fs, args, stdout) }))
 }
 
 func generate(fs *flag.FlagSet, args []string, stdout io.Writer) error {

@@ -31,7 +31,7 @@ func main() {
 // run serves until ctx is cancelled and returns the exit status.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	return cli.Exit(stderr, fs, synopsis, serve(ctx, fs, args, stderr))
+	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return serve(ctx, fs, args, stderr) }))
 }
 
 func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) error {

@@ -121,6 +121,17 @@ func OpenRedis(ctx context.Context, url string) (*redis.Client, error) {
 	return rdb, nil
 }
 
+// Guard calls fn and turns a panic into an error, so that a bug ends the command with a one-line message and
+// ExitError instead of a stack trace.
+func Guard(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error, please report it: %v", r)
+		}
+	}()
+	return fn()
+}
+
 // Exit prints a command's error the one way every command does, with the usage when the error calls for it, and
 // returns the exit status.
 func Exit(stderr io.Writer, fs *flag.FlagSet, synopsis string, err error) int {

@@ -67,3 +67,15 @@ func TestNewLogger(t *testing.T) {
 		t.Error("NewLogger(xml) succeeded, want a usage error")
 	}
 }
+
+func TestGuard(t *testing.T) {
+	t.Parallel()
+	err := Guard(func() error { panic("boom") })
+	if code, msg := ExitCode(err); code != ExitError || msg != "error: internal error, please report it: boom" {
+		t.Errorf("Guard(panic) gives exit %d, %q", code, msg)
+	}
+	want := errors.New("plain")
+	if err := Guard(func() error { return want }); err != want {
+		t.Errorf("Guard(error) = %v, want the error itself", err)
+	}
+}
