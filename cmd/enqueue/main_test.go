@@ -188,13 +188,13 @@ func TestRunIDUsedTwice(t *testing.T) {
 	b := setup(t, 1)
 	id := b.ns + "_once"
 	for i, want := range []int{cli.ExitOK, cli.ExitError} {
-		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", id, "../../testdata"}, &stdout, &stderr)
+		// The last --run-id given wins over the one enqueue adds.
+		code, _, stderr := b.enqueue(t, "--run-id", id, "../../testdata")
 		if code != want {
-			t.Fatalf("run %d: exit %d, want %d\n%s", i+1, code, want, stderr.String())
+			t.Fatalf("run %d: exit %d, want %d\n%s", i+1, code, want, stderr)
 		}
-		if i == 1 && !strings.Contains(stderr.String(), "enqueue: error: the run ID was used by an earlier run; choose another or leave it empty: "+id) {
-			t.Errorf("second run's stderr lacks the reason:\n%s", stderr.String())
+		if i == 1 && !strings.Contains(stderr, "enqueue: error: the run ID was used by an earlier run; choose another or leave it empty: "+id) {
+			t.Errorf("second run's stderr lacks the reason:\n%s", stderr)
 		}
 	}
 }

@@ -122,7 +122,6 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	start := time.Now()
 	log.Info("run started", "dir", cfg.Dir, "queue", cfg.Queue)
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, errTimeout)
-	defer cancel()
 
 	// Both files are read and enqueued at once, and workers start on the first chunks while later ones are read.
 	// The waiter follows finished tasks from the start, so a file's time is taken when its last task finishes,
@@ -133,17 +132,20 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		wg.Go(func() {
 			enq <- enqueueFile(ctx, d.Client, cfg, k)
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
-			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil {
+			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {
 				log.Warn("cannot wake the waiter; it looks again within a second", "err", err)
 			}
 		})
 	}
-	defer wg.Wait()
+	// Cancelling first stops an enqueueing still under way when the run ends early, so the wait is short.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 
 	w := waiter{d: d, cfg: cfg, log: log, start: start, enqueued: enq,
 		total: map[record.Kind]int{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
-		cancel()
 		return nil, err
 	}
 
@@ -331,25 +333,20 @@ func (w *waiter) progress() string {
 // diagnose looks for why a run makes no progress. A task that failed for good ends the run with its error; no
 // worker on the queue is worth a warning, since one may yet start.
 func (w *waiter) diagnose(ctx context.Context) error {
-	archived, err := w.d.Inspector.ListArchivedTasks(w.cfg.Queue, asynq.PageSize(1000))
-	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return fmt.Errorf("coordinator: inspect queue %s: %w", w.cfg.Queue, err)
+	failed, err := w.runTask(w.d.Inspector.ListArchivedTasks)
+	if err != nil {
+		return err
 	}
-	for _, t := range archived {
-		if strings.HasPrefix(t.ID, w.cfg.RunID+":") {
-			return fmt.Errorf("%w: task %s failed for good: %s", ErrStalled, t.ID, t.LastErr)
-		}
+	if failed != nil {
+		return fmt.Errorf("%w: task %s failed for good: %s", ErrStalled, failed.ID, failed.LastErr)
 	}
 	// A task waiting to be retried may yet succeed, once MySQL is back for instance, so it is only reported.
-	retrying, err := w.d.Inspector.ListRetryTasks(w.cfg.Queue, asynq.PageSize(1000))
-	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return fmt.Errorf("coordinator: inspect queue %s: %w", w.cfg.Queue, err)
+	retrying, err := w.runTask(w.d.Inspector.ListRetryTasks)
+	if err != nil {
+		return err
 	}
-	for _, t := range retrying {
-		if strings.HasPrefix(t.ID, w.cfg.RunID+":") {
-			w.log.Warn("a task failed and will be retried", "task", t.ID, "retried", t.Retried, "next", t.NextProcessAt.Format(time.RFC3339), "err", t.LastErr)
-			break
-		}
+	if retrying != nil {
+		w.log.Warn("a task failed and will be retried", "task", retrying.ID, "retried", retrying.Retried, "next", retrying.NextProcessAt.Format(time.RFC3339), "err", retrying.LastErr)
 	}
 	servers, err := w.d.Inspector.Servers()
 	if err != nil {
@@ -370,6 +367,20 @@ func (w *waiter) diagnose(ctx context.Context) error {
 		return w.stopped(ctx, ctx.Err())
 	}
 	return nil
+}
+
+// runTask returns the first task of this run in one of the queue's task lists, or nil when it has none.
+func (w *waiter) runTask(list func(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)) (*asynq.TaskInfo, error) {
+	tasks, err := list(w.cfg.Queue, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil, fmt.Errorf("coordinator: inspect queue %s: %w", w.cfg.Queue, err)
+	}
+	for _, t := range tasks {
+		if strings.HasPrefix(t.ID, w.cfg.RunID+":") {
+			return t, nil
+		}
+	}
+	return nil, nil
 }
 
 // report gathers the outcomes and counts of a finished run.
