@@ -8,7 +8,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +47,8 @@ type DB struct {
 	// RowsPerStatement caps the rows of one INSERT; the placeholder limit and maxPacket may lower it further.
 	// Open sets it to DefaultRowsPerStatement.
 	RowsPerStatement int
+	// Method is how ImportTask writes rows. Open chooses Load when the server allows LOAD DATA LOCAL, else Insert.
+	Method Method
 }
 
 // DefaultRowsPerStatement is the batch size multi-row INSERTs use unless a caller sets another.
@@ -128,8 +129,38 @@ func (d *DB) init(ctx context.Context) error {
 			return fmt.Errorf("repo: create schema: %w", err)
 		}
 	}
-	if err := d.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&d.maxPacket); err != nil {
-		return fmt.Errorf("repo: read max_allowed_packet: %w", err)
+	if err := d.addLineage(ctx); err != nil {
+		return err
+	}
+	var localInfile bool
+	if err := d.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet, @@local_infile").Scan(&d.maxPacket, &localInfile); err != nil {
+		return fmt.Errorf("repo: read server settings: %w", err)
+	}
+	d.Method = Insert
+	if localInfile {
+		d.Method = Load
+	}
+	return nil
+}
+
+// addLineage adds import_run and import_line to tables created before they existed. CREATE TABLE IF NOT EXISTS
+// leaves an existing table as it is, and MySQL 8, unlike MariaDB, has no ADD COLUMN IF NOT EXISTS.
+func (d *DB) addLineage(ctx context.Context) error {
+	for _, k := range record.Kinds {
+		var n int
+		err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.columns
+			WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'import_run'`, k.Table()).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("repo: inspect %s: %w", k.Table(), err)
+		}
+		if n > 0 {
+			continue
+		}
+		_, err = d.db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(k.Table())+
+			" ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0")
+		if err != nil {
+			return fmt.Errorf("repo: add lineage columns to %s: %w", k.Table(), err)
+		}
 	}
 	return nil
 }
@@ -137,9 +168,9 @@ func (d *DB) init(ctx context.Context) error {
 // Close closes the connection pool.
 func (d *DB) Close() error { return d.db.Close() }
 
-// Reset empties the imported tables and the task records, for benchmarks that import the same files repeatedly.
+// Reset empties the imported tables and the run and task records, for benchmarks that import the same files repeatedly.
 func (d *DB) Reset(ctx context.Context) error {
-	for _, table := range []string{record.Customers.Table(), record.Products.Table(), "import_tasks"} {
+	for _, table := range []string{record.Customers.Table(), record.Products.Table(), "import_tasks", "import_runs"} {
 		if _, err := d.db.ExecContext(ctx, "TRUNCATE TABLE "+quoteIdent(table)); err != nil {
 			return fmt.Errorf("repo: reset %s: %w", table, err)
 		}
@@ -156,183 +187,25 @@ func (d *DB) Count(ctx context.Context, k record.Kind) (int64, error) {
 	return n, nil
 }
 
-// RunSeen reports whether any task of the run has committed.
-func (d *DB) RunSeen(ctx context.Context, runID string) (bool, error) {
-	var one int
-	err := d.db.QueryRowContext(ctx, "SELECT 1 FROM import_tasks WHERE run_id = ? LIMIT 1", runID).Scan(&one)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("repo: look up run %s: %w", runID, err)
-	}
-	return true, nil
-}
+// ErrRunExists means StartRun was given a run ID registered before.
+var ErrRunExists = errors.New("repo: the run ID is registered already")
 
-// Task identifies one import task for ImportTask.
-type Task struct {
-	ID    string
-	RunID string
-	Kind  record.Kind
-}
-
-// Written is what ImportTask did with a task's rows.
-type Written struct {
-	// Added counts rows newly inserted, Present rows whose key was already in the table and were left alone.
-	Added, Present int
-	// Redelivered is true when an earlier delivery of the same task had already committed; Added and Present are
-	// then that delivery's counts, and nothing was written now.
-	Redelivered bool
-}
-
-// ImportTask inserts the rows of one task that are not yet present, together with the task's record, in one
-// transaction. Running it again for the same task ID writes nothing and returns the first run's counts, so an
-// at-least-once queue cannot double any count. A deadlock or lock wait timeout retries the whole transaction.
-func (d *DB) ImportTask(ctx context.Context, t Task, rows []record.Row) (Written, error) {
-	// Taking row locks in key order means two tasks with overlapping keys wait for each other instead of
-	// deadlocking: neither can hold a key the other needs before it needs one the other holds.
-	rows = slices.Clone(rows)
-	key := t.Kind.KeyIndex()
-	slices.SortFunc(rows, func(a, b record.Row) int { return strings.Compare(a.Fields[key], b.Fields[key]) })
-
-	var lastErr error
-	for attempt := range txAttempts {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return Written{}, ctx.Err()
-			case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
-			}
-		}
-		w, err := d.importOnce(ctx, t, rows)
-		if err == nil || !retryable(err) {
-			return w, err
-		}
-		lastErr = err
-	}
-	return Written{}, fmt.Errorf("repo: task %s still failing after %d attempts: %w", t.ID, txAttempts, lastErr)
-}
-
-func retryable(err error) bool {
-	var merr *mysql.MySQLError
-	return errors.As(err, &merr) && (merr.Number == errDeadlock || merr.Number == errLockWait)
-}
-
-func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row) (w Written, err error) {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Written{}, fmt.Errorf("repo: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback() // the error that made us roll back is the one worth reporting
-		}
-	}()
-
-	// Claiming the task first makes a second delivery running at the same moment wait on this row's lock, then
-	// find it committed, rather than insert the same rows alongside.
-	_, err = tx.ExecContext(ctx, "INSERT INTO import_tasks (task_id, run_id, kind) VALUES (?, ?, ?)", t.ID, t.RunID, t.Kind.String())
+// StartRun registers a run and returns its number, which every row the run stores carries in import_run. A run ID
+// registered before is refused with ErrRunExists: its tasks' records would report the earlier run's counts.
+func (d *DB) StartRun(ctx context.Context, runID string) (uint64, error) {
+	res, err := d.db.ExecContext(ctx, "INSERT INTO import_runs (run_id) VALUES (?)", runID)
 	var merr *mysql.MySQLError
 	if errors.As(err, &merr) && merr.Number == errDupEntry {
-		if err = tx.Rollback(); err != nil {
-			return Written{}, fmt.Errorf("repo: rollback: %w", err)
-		}
-		return d.committed(ctx, t.ID)
+		return 0, fmt.Errorf("%w: %s", ErrRunExists, runID)
 	}
 	if err != nil {
-		return Written{}, fmt.Errorf("repo: claim task %s: %w", t.ID, err)
+		return 0, fmt.Errorf("repo: register run %s: %w", runID, err)
 	}
-
-	total := len(rows)
-	for len(rows) > 0 {
-		n := d.batchLen(rows, len(t.Kind.Columns()))
-		added, err := d.insertBatch(ctx, tx, t.Kind, rows[:n])
-		if err != nil {
-			return Written{}, err
-		}
-		w.Added += added
-		rows = rows[n:]
-	}
-	w.Present = total - w.Added
-	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, finished_at = NOW(6) WHERE task_id = ?", w.Added, w.Present, t.ID)
+	no, err := res.LastInsertId()
 	if err != nil {
-		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
+		return 0, fmt.Errorf("repo: register run %s: %w", runID, err)
 	}
-	if err = tx.Commit(); err != nil {
-		return Written{}, fmt.Errorf("repo: commit task %s: %w", t.ID, err)
-	}
-	return w, nil
-}
-
-// committed returns the counts an earlier delivery of the task recorded.
-func (d *DB) committed(ctx context.Context, taskID string) (Written, error) {
-	w := Written{Redelivered: true}
-	err := d.db.QueryRowContext(ctx, "SELECT added, present FROM import_tasks WHERE task_id = ?", taskID).Scan(&w.Added, &w.Present)
-	if err != nil {
-		return Written{}, fmt.Errorf("repo: read task %s: %w", taskID, err)
-	}
-	return w, nil
-}
-
-// batchLen is how many of rows fit one INSERT: at most RowsPerStatement, at most 65,535 placeholders, and a
-// packet within the server's max_allowed_packet. It is at least 1; a single row too large for the packet is
-// refused by the server with a clear error.
-func (d *DB) batchLen(rows []record.Row, cols int) int {
-	limit := min(len(rows), max(1, d.RowsPerStatement), maxPlaceholders/cols)
-	budget := d.maxPacket - packetHeadroom
-	n := 0
-	for n < limit {
-		size := 0
-		for _, f := range rows[n].Fields {
-			size += len(f) + perValueOverhead
-		}
-		if n > 0 && size > budget {
-			break
-		}
-		budget -= size
-		n++
-	}
-	return n
-}
-
-// insertBatch inserts the rows whose keys are absent and returns how many it inserted. ON DUPLICATE KEY UPDATE
-// with a no-op assignment leaves a present row untouched and counts it 0 in RowsAffected. Unlike INSERT IGNORE it
-// does not turn other errors, such as an over-long value, into warnings and silently altered data.
-func (d *DB) insertBatch(ctx context.Context, tx *sql.Tx, k record.Kind, rows []record.Row) (int, error) {
-	cols := k.Columns()
-	var q strings.Builder
-	q.WriteString("INSERT INTO ")
-	q.WriteString(quoteIdent(k.Table()))
-	q.WriteString(" (")
-	for i, c := range cols {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString(quoteIdent(c.Name))
-	}
-	q.WriteString(") VALUES ")
-	tuple := "(" + strings.Repeat("?, ", len(cols)-1) + "?)"
-	args := make([]any, 0, len(rows)*len(cols))
-	for i, r := range rows {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString(tuple)
-		for _, f := range r.Fields {
-			args = append(args, f)
-		}
-	}
-	key := quoteIdent(cols[k.KeyIndex()].Name)
-	q.WriteString(" ON DUPLICATE KEY UPDATE " + key + " = " + key)
-	res, err := tx.ExecContext(ctx, q.String(), args...)
-	if err != nil {
-		return 0, fmt.Errorf("repo: insert %d %s: %w", len(rows), k, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("repo: insert %d %s: %w", len(rows), k, err)
-	}
-	return int(n), nil
+	return uint64(no), nil
 }
 
 // quoteIdent quotes a MySQL identifier. Identifiers here come from code or from the operator's DSN, never from a

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,6 +20,9 @@ type testBundle struct {
 	dsn string
 	ns  string
 	ctx context.Context
+
+	mu   sync.Mutex
+	runs map[string]uint64 // run numbers by run ID
 }
 
 func setup(t *testing.T) *testBundle {
@@ -30,7 +34,38 @@ func setup(t *testing.T) *testBundle {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &testBundle{db: db, dsn: dsn, ns: ns, ctx: t.Context()}
+	return &testBundle{db: db, dsn: dsn, ns: ns, ctx: t.Context(), runs: map[string]uint64{}}
+}
+
+// task returns a task of the named run, registering the run the first time it is named.
+func (b *testBundle) task(t testing.TB, runID string, k record.Kind, firstLine int) Task {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	no, ok := b.runs[runID]
+	if !ok {
+		var err error
+		if no, err = b.db.StartRun(b.ctx, runID); err != nil {
+			t.Fatalf("StartRun(%s): %v", runID, err)
+		}
+		b.runs[runID] = no
+	}
+	return Task{ID: fmt.Sprintf("%s:%s:%d", runID, k, firstLine), RunID: runID, RunNo: no, Kind: k}
+}
+
+// forEachMethod runs a test once for each way ImportTask can write, each with its own database.
+func forEachMethod(t *testing.T, test func(t *testing.T, b *testBundle)) {
+	for _, m := range []Method{Load, Insert} {
+		t.Run(m.String(), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			if m == Load && b.db.Method != Load {
+				t.Fatal("the test server refuses LOAD DATA LOCAL; set local_infile=ON")
+			}
+			b.db.Method = m
+			test(t, b)
+		})
+	}
 }
 
 func products(keys ...string) []record.Row {
@@ -56,7 +91,8 @@ func TestSchemaMatchesRecord(t *testing.T) {
 	b := setup(t)
 	for _, k := range record.Kinds {
 		rows, err := b.db.db.QueryContext(b.ctx, `SELECT column_name, COALESCE(character_maximum_length, 0), column_key
-			FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`, k.Table())
+			FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name NOT IN ('import_run', 'import_line')
+			ORDER BY ordinal_position`, k.Table())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,6 +134,24 @@ func TestOpenCreatesDatabase(t *testing.T) {
 	}
 }
 
+// TestOpenAddsLineageColumns opens a database whose tables predate import_run and import_line.
+func TestOpenAddsLineageColumns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if _, err := b.db.db.ExecContext(b.ctx, "ALTER TABLE products DROP COLUMN import_run, DROP COLUMN import_line"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(b.ctx, b.dsn)
+	if err != nil {
+		t.Fatalf("Open(old schema): %v", err)
+	}
+	defer db.Close()
+	w, err := db.ImportTask(b.ctx, b.task(t, "r", record.Products, 2), products("P1"))
+	if err != nil || w.Added != 1 {
+		t.Fatalf("ImportTask after the upgrade = %+v, %v", w, err)
+	}
+}
+
 func TestOpenRejectsBadDSN(t *testing.T) {
 	t.Parallel()
 	_, err := Open(t.Context(), "root:s3cret@tcp(127.0.0.1:3306")
@@ -111,86 +165,89 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 
 func TestImportTaskAddsAndCountsPresent(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	w, err := b.db.ImportTask(b.ctx, Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}, products("P3", "P1", "P2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(Written{Added: 3}, w); diff != "" {
-		t.Fatalf("first task (-want, +got):\n%s", diff)
-	}
-	// Another task with two known keys and one new one: only the new one is added, and the old rows are untouched.
-	rows := products("P2", "P4", "P1")
-	rows[0].Fields[1] = "changed"
-	w, err = b.db.ImportTask(b.ctx, Task{ID: "r2:products:2", RunID: "r2", Kind: record.Products}, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(Written{Added: 1, Present: 2}, w); diff != "" {
-		t.Fatalf("second task (-want, +got):\n%s", diff)
-	}
-	if n := b.count(t, record.Products); n != 4 {
-		t.Fatalf("products = %d, want 4", n)
-	}
-	var desc string
-	if err := b.db.db.QueryRowContext(b.ctx, "SELECT description FROM products WHERE product_id = 'P2'").Scan(&desc); err != nil || desc != "desk P2" {
-		t.Fatalf("P2's description = %q, %v; want the first import's %q", desc, err, "desk P2")
-	}
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		w, err := b.db.ImportTask(b.ctx, b.task(t, "r1", record.Products, 2), products("P3", "P1", "P2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(Written{Added: 3}, w); diff != "" {
+			t.Fatalf("first task (-want, +got):\n%s", diff)
+		}
+		// Another task with two known keys and one new one: only the new one is added, and the old rows are untouched.
+		rows := products("P2", "P4", "P1")
+		rows[0].Fields[1] = "changed"
+		w, err = b.db.ImportTask(b.ctx, b.task(t, "r2", record.Products, 2), rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(Written{Added: 1, Present: 2}, w); diff != "" {
+			t.Fatalf("second task (-want, +got):\n%s", diff)
+		}
+		if n := b.count(t, record.Products); n != 4 {
+			t.Fatalf("products = %d, want 4", n)
+		}
+		var desc string
+		if err := b.db.db.QueryRowContext(b.ctx, "SELECT description FROM products WHERE product_id = 'P2'").Scan(&desc); err != nil || desc != "desk P2" {
+			t.Fatalf("P2's description = %q, %v; want the first import's %q", desc, err, "desk P2")
+		}
+	})
 }
 
 func TestImportTaskRedeliveryCountsOnce(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	task := Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}
-	first, err := b.db.ImportTask(b.ctx, task, products("P1", "P2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := b.db.ImportTask(b.ctx, task, products("P1", "P2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(Written{Added: 2, Present: 0, Redelivered: true}, again); diff != "" || first.Redelivered {
-		t.Fatalf("redelivery (-want, +got):\n%s\nfirst delivery: %+v", diff, first)
-	}
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		task := b.task(t, "r1", record.Products, 2)
+		first, err := b.db.ImportTask(b.ctx, task, products("P1", "P2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := b.db.ImportTask(b.ctx, task, products("P1", "P2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(Written{Added: 2, Present: 0, Redelivered: true}, again); diff != "" || first.Redelivered {
+			t.Fatalf("redelivery (-want, +got):\n%s\nfirst delivery: %+v", diff, first)
+		}
+	})
 }
 
 // TestImportTaskConcurrentDeliveries runs the same task from many goroutines at once, as asynq may after a lease
 // expires: exactly one delivery writes, and every one reports the same counts.
 func TestImportTaskConcurrentDeliveries(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	keys := make([]string, 500)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("P%04d", i)
-	}
-	task := Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}
-	const deliveries = 6
-	results := make([]Written, deliveries)
-	errs := make([]error, deliveries)
-	var wg sync.WaitGroup
-	for i := range deliveries {
-		wg.Go(func() { results[i], errs[i] = b.db.ImportTask(b.ctx, task, products(keys...)) })
-	}
-	wg.Wait()
-	writers := 0
-	for i, w := range results {
-		if errs[i] != nil {
-			t.Fatalf("delivery %d: %v", i, errs[i])
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		keys := make([]string, 500)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("P%04d", i)
 		}
-		if w.Added != len(keys) || w.Present != 0 {
-			t.Errorf("delivery %d counted %+v, want %d added", i, w, len(keys))
+		task := b.task(t, "r1", record.Products, 2)
+		const deliveries = 6
+		results := make([]Written, deliveries)
+		errs := make([]error, deliveries)
+		var wg sync.WaitGroup
+		for i := range deliveries {
+			wg.Go(func() { results[i], errs[i] = b.db.ImportTask(b.ctx, task, products(keys...)) })
 		}
-		if !w.Redelivered {
-			writers++
+		wg.Wait()
+		writers := 0
+		for i, w := range results {
+			if errs[i] != nil {
+				t.Fatalf("delivery %d: %v", i, errs[i])
+			}
+			if w.Added != len(keys) || w.Present != 0 {
+				t.Errorf("delivery %d counted %+v, want %d added", i, w, len(keys))
+			}
+			if !w.Redelivered {
+				writers++
+			}
 		}
-	}
-	if writers != 1 {
-		t.Errorf("%d deliveries wrote, want exactly 1", writers)
-	}
-	if n := b.count(t, record.Products); n != int64(len(keys)) {
-		t.Errorf("products = %d, want %d", n, len(keys))
-	}
+		if writers != 1 {
+			t.Errorf("%d deliveries wrote, want exactly 1", writers)
+		}
+		if n := b.count(t, record.Products); n != int64(len(keys)) {
+			t.Errorf("products = %d, want %d", n, len(keys))
+		}
+	})
 }
 
 // TestImportTaskOverlappingKeysInParallel has tasks with overlapping keys in opposite orders write at once. Sorting
@@ -198,34 +255,35 @@ func TestImportTaskConcurrentDeliveries(t *testing.T) {
 // key lands once.
 func TestImportTaskOverlappingKeysInParallel(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	added := 0
-	for i := range 8 {
-		wg.Go(func() {
-			keys := make([]string, 300)
-			for j := range keys {
-				n := j
-				if i%2 == 1 {
-					n = len(keys) - 1 - j
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		added := 0
+		for i := range 8 {
+			wg.Go(func() {
+				keys := make([]string, 300)
+				for j := range keys {
+					n := j
+					if i%2 == 1 {
+						n = len(keys) - 1 - j
+					}
+					keys[j] = fmt.Sprintf("P%04d", n)
 				}
-				keys[j] = fmt.Sprintf("P%04d", n)
-			}
-			w, err := b.db.ImportTask(b.ctx, Task{ID: fmt.Sprintf("r1:products:%d", i), RunID: "r1", Kind: record.Products}, products(keys...))
-			if err != nil {
-				t.Errorf("task %d: %v", i, err)
-				return
-			}
-			mu.Lock()
-			added += w.Added
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if added != 300 {
-		t.Errorf("tasks added %d rows in all, want 300", added)
-	}
+				w, err := b.db.ImportTask(b.ctx, b.task(t, "r1", record.Products, i+2), products(keys...))
+				if err != nil {
+					t.Errorf("task %d: %v", i, err)
+					return
+				}
+				mu.Lock()
+				added += w.Added
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if added != 300 {
+			t.Errorf("tasks added %d rows in all, want 300", added)
+		}
+	})
 }
 
 func TestBatchLen(t *testing.T) {
@@ -252,55 +310,62 @@ func TestBatchLen(t *testing.T) {
 // TestStoredVerbatim writes text that is hostile to naive SQL and to charsets, and reads back exactly what went in.
 func TestStoredVerbatim(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	texts := []string{
-		`Robert'); DROP TABLE customers;--`,
-		"line one\nline \"two\", with comma",
-		"北京市朝阳区 🛋️ Zoë",
-		`back\slash \n not a newline`,
-		strings.Repeat("é", 255),
-	}
-	rows := make([]record.Row, len(texts))
-	for i, s := range texts {
-		rows[i] = record.Row{Fields: []string{fmt.Sprintf("C%d", i), s, s, "00501", "", ""}}
-	}
-	if _, err := b.db.ImportTask(b.ctx, Task{ID: "r:c:2", RunID: "r", Kind: record.Customers}, rows); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range texts {
-		var name, zip string
-		if err := b.db.db.QueryRowContext(b.ctx, "SELECT name, zip_code FROM customers WHERE user_id = ?", fmt.Sprintf("C%d", i)).Scan(&name, &zip); err != nil {
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		texts := []string{
+			`Robert'); DROP TABLE customers;--`,
+			"line one\nline \"two\", with comma",
+			"北京市朝阳区 🛋️ Zoë",
+			`back\slash \n not a newline`,
+			"tab\there, carriage\r\nreturn, \\N and \\0",
+			strings.Repeat("é", 255),
+		}
+		rows := make([]record.Row, len(texts))
+		for i, s := range texts {
+			rows[i] = record.Row{Fields: []string{fmt.Sprintf("C%d", i), s, s, "00501", "", ""}}
+		}
+		if _, err := b.db.ImportTask(b.ctx, b.task(t, "r", record.Customers, 2), rows); err != nil {
 			t.Fatal(err)
 		}
-		if name != want || zip != "00501" {
-			t.Errorf("stored %q / %q, want %q / 00501", name, zip, want)
+		for i, want := range texts {
+			var name, zip string
+			if err := b.db.db.QueryRowContext(b.ctx, "SELECT name, zip_code FROM customers WHERE user_id = ?", fmt.Sprintf("C%d", i)).Scan(&name, &zip); err != nil {
+				t.Fatal(err)
+			}
+			if name != want || zip != "00501" {
+				t.Errorf("stored %q / %q, want %q / 00501", name, zip, want)
+			}
 		}
-	}
+	})
 }
 
 // TestStrictModeRefusesOverlongText bypasses validation to show the second fence: MySQL refuses a value that does
 // not fit instead of cutting it, and the task's rows and record roll back together.
 func TestStrictModeRefusesOverlongText(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	rows := []record.Row{
-		{Fields: []string{"C1", "fine", "", "", "", ""}},
-		{Fields: []string{"C2", strings.Repeat("x", 256), "", "", "", ""}},
-	}
-	_, err := b.db.ImportTask(b.ctx, Task{ID: "r:c:2", RunID: "r", Kind: record.Customers}, rows)
-	if err == nil || !strings.Contains(err.Error(), "1406") {
-		t.Fatalf("ImportTask(overlong name) = %v, want MySQL error 1406 (data too long)", err)
-	}
-	if n := b.count(t, record.Customers); n != 0 {
-		t.Errorf("customers = %d after a failed task, want 0", n)
-	}
-	var tasks int
-	if err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM import_tasks").Scan(&tasks); err != nil || tasks != 0 {
-		t.Errorf("import_tasks = %d, %v after a failed task, want 0", tasks, err)
-	}
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		rows := []record.Row{
+			{Fields: []string{"C1", "fine", "", "", "", ""}},
+			{Fields: []string{"C2", strings.Repeat("x", 256), "", "", "", ""}},
+		}
+		_, err := b.db.ImportTask(b.ctx, b.task(t, "r", record.Customers, 2), rows)
+		// An INSERT fails with error 1406 (data too long); LOAD DATA LOCAL warns 1265 (data truncated) and goes
+		// on, and ImportTask turns the warning into an error.
+		want := map[Method]string{Insert: "1406", Load: "1265"}[b.db.Method]
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("ImportTask(overlong name) = %v, want MySQL's %s", err, want)
+		}
+		if n := b.count(t, record.Customers); n != 0 {
+			t.Errorf("customers = %d after a failed task, want 0", n)
+		}
+		var tasks int
+		if err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM import_tasks").Scan(&tasks); err != nil || tasks != 0 {
+			t.Errorf("import_tasks = %d, %v after a failed task, want 0", tasks, err)
+		}
+	})
 }
 
-// BenchmarkImportTask measures one task's write: 1,000 new customers in one transaction, as a worker does per chunk.
+// BenchmarkImportTask measures one task's write of new customers in one transaction, as a worker does per chunk,
+// for each write method and two chunk sizes.
 func BenchmarkImportTask(b *testing.B) {
 	ns := testenv.Namespace(b)
 	db, err := Open(context.Background(), testenv.MySQL(b, ns))
@@ -308,31 +373,102 @@ func BenchmarkImportTask(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	const rows = 1000
-	batch := make([]record.Row, rows)
-	i := 0
-	for b.Loop() {
-		for j := range batch {
-			batch[j] = record.Row{Fields: []string{fmt.Sprintf("C%d-%04d", i, j), "Zoë O'Brien", "8103 Rue de l'Église, Apt 4, Chicago, IL", "02134", "(475) 416-3728", "zoe.obrien1@example.com"}}
-		}
-		if _, err := db.ImportTask(context.Background(), Task{ID: fmt.Sprintf("r:customers:%d", i), RunID: "r", Kind: record.Customers}, batch); err != nil {
-			b.Fatal(err)
-		}
-		i++
+	run, err := db.StartRun(context.Background(), "r")
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	i := 0
+	for _, m := range []Method{Load, Insert} {
+		for _, rows := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("method=%s/rows=%d", m, rows), func(b *testing.B) {
+				db.Method = m
+				batch := make([]record.Row, rows)
+				for b.Loop() {
+					for j := range batch {
+						batch[j] = record.Row{Line: j + 2, Fields: []string{fmt.Sprintf("C%d-%05d", i, j), "Zoë O'Brien", "8103 Rue de l'Église, Apt 4, Chicago, IL", "02134", "(475) 416-3728", "zoe.obrien1@example.com"}}
+					}
+					task := Task{ID: fmt.Sprintf("r:customers:%d", i), RunID: "r", RunNo: run, Kind: record.Customers}
+					if _, err := db.ImportTask(context.Background(), task, batch); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+	}
 }
 
-func TestRunSeen(t *testing.T) {
+// TestFirstOccurrenceWins has a run's file hold keys more than once, in chunks imported in every order: whichever
+// task runs first, the row stored is the one from the lowest line, and each key is added once.
+func TestFirstOccurrenceWins(t *testing.T) {
+	t.Parallel()
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		// Three chunks of one run. P1 is on lines 2, 5 and 8; P2 on lines 6 and 9, and twice within the last chunk.
+		chunks := [][]record.Row{
+			{{Line: 2, Fields: []string{"P1", "line 2", "t", "1"}}, {Line: 3, Fields: []string{"P0", "line 3", "t", "1"}}},
+			{{Line: 5, Fields: []string{"P1", "line 5", "t", "1"}}, {Line: 6, Fields: []string{"P2", "line 6", "t", "1"}}},
+			{{Line: 8, Fields: []string{"P1", "line 8", "t", "1"}}, {Line: 9, Fields: []string{"P2", "line 9", "t", "1"}}, {Line: 10, Fields: []string{"P2", "line 10", "t", "1"}}},
+		}
+		orders := [][]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}}
+		for o, order := range orders {
+			runID := fmt.Sprintf("run%d", o)
+			if _, err := b.db.db.ExecContext(b.ctx, "DELETE FROM products"); err != nil {
+				t.Fatal(err)
+			}
+			added := 0
+			for _, c := range order {
+				w, err := b.db.ImportTask(b.ctx, b.task(t, runID, record.Products, chunks[c][0].Line), chunks[c])
+				if err != nil {
+					t.Fatal(err)
+				}
+				added += w.Added
+			}
+			got := map[string]string{}
+			rows, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, description FROM products")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var k, d string
+				if err := rows.Scan(&k, &d); err != nil {
+					t.Fatal(err)
+				}
+				got[k] = d
+			}
+			rows.Close()
+			want := map[string]string{"P0": "line 3", "P1": "line 2", "P2": "line 6"}
+			if diff := cmp.Diff(want, got); diff != "" || added != 3 {
+				t.Errorf("order %v: added %d, want 3; stored (-want, +got):\n%s", order, added, diff)
+			}
+		}
+		// A later run finds the keys present and leaves them alone, whatever its lines.
+		w, err := b.db.ImportTask(b.ctx, b.task(t, "later", record.Products, 2), []record.Row{{Line: 2, Fields: []string{"P2", "later", "t", "1"}}})
+		if err != nil || w != (Written{Present: 1}) {
+			t.Fatalf("later run = %+v, %v; want 1 present", w, err)
+		}
+		var d string
+		if err := b.db.db.QueryRowContext(b.ctx, "SELECT description FROM products WHERE product_id = 'P2'").Scan(&d); err != nil || d != "line 6" {
+			t.Fatalf("P2 after a later run = %q, %v; want line 6", d, err)
+		}
+	})
+}
+
+func TestStartRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	if seen, err := b.db.RunSeen(b.ctx, "r1"); err != nil || seen {
-		t.Fatalf("RunSeen before any task = %v, %v; want false", seen, err)
-	}
-	if _, err := b.db.ImportTask(b.ctx, Task{ID: "r1:products:2", RunID: "r1", Kind: record.Products}, products("P1")); err != nil {
+	first, err := b.db.StartRun(b.ctx, "r1")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if seen, err := b.db.RunSeen(b.ctx, "r1"); err != nil || !seen {
-		t.Fatalf("RunSeen after a task = %v, %v; want true", seen, err)
+	second, err := b.db.StartRun(b.ctx, "r2")
+	if err != nil || second == first || first == 0 {
+		t.Fatalf("StartRun(r1) = %d, StartRun(r2) = %d, %v; want two different numbers", first, second, err)
+	}
+	if _, err := b.db.StartRun(b.ctx, "r1"); !errors.Is(err, ErrRunExists) {
+		t.Fatalf("StartRun(r1) again = %v, want ErrRunExists", err)
+	}
+	if _, err := b.db.ImportTask(b.ctx, Task{ID: "r3:products:2", RunID: "r3", Kind: record.Products}, products("P1")); err == nil {
+		t.Fatal("ImportTask without a run number succeeded")
 	}
 }

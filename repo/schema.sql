@@ -1,5 +1,8 @@
 -- The tables a run imports into, keyed by the files' natural keys so that a row imported twice is found, not doubled.
 -- utf8mb4_bin compares keys byte for byte: "c1" and "C1" are two customers, as they are to the CSV file.
+-- import_run and import_line say which run stored a row and from which line of its file. When one run's file holds
+-- a key twice, tasks running in parallel may store either occurrence first; the lower line then replaces the higher
+-- one, so the first occurrence wins whatever the order the tasks ran in.
 CREATE TABLE IF NOT EXISTS customers (
     user_id      VARCHAR(64)  NOT NULL,
     name         VARCHAR(255) NOT NULL,
@@ -7,6 +10,8 @@ CREATE TABLE IF NOT EXISTS customers (
     zip_code     VARCHAR(16)  NOT NULL,
     phone_number VARCHAR(32)  NOT NULL,
     email        VARCHAR(255) NOT NULL,
+    import_run   BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    import_line  BIGINT UNSIGNED NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
@@ -15,7 +20,18 @@ CREATE TABLE IF NOT EXISTS products (
     description        VARCHAR(255) NOT NULL,
     product_type       VARCHAR(64)  NOT NULL,
     quantity_available INT UNSIGNED NOT NULL,
+    import_run         BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    import_line        BIGINT UNSIGNED NOT NULL DEFAULT 0,
     PRIMARY KEY (product_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- One row per run, numbered: the number is what import_run holds. A run ID can be registered once only.
+CREATE TABLE IF NOT EXISTS import_runs (
+    run_no     BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    run_id     VARCHAR(64)     NOT NULL,
+    started_at TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (run_no),
+    UNIQUE KEY import_runs_id (run_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- One row per import task whose rows have been committed, written in the same transaction as the rows. A task

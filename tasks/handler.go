@@ -50,7 +50,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	rows, problems := Validate(k, p)
 	id := p.TaskID(k)
-	w, err := h.Repo.ImportTask(ctx, repo.Task{ID: id, RunID: p.RunID, Kind: k}, rows)
+	w, err := h.Repo.ImportTask(ctx, repo.Task{ID: id, RunID: p.RunID, RunNo: p.RunNo, Kind: k}, rows)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,8 @@ func KindOf(taskType string) (record.Kind, error) {
 // ImportPayload is one chunk of one file of a run.
 type ImportPayload struct {
 	RunID string `json:"run_id"`
+	// RunNo is the number the run was registered under in MySQL; stored rows carry it.
+	RunNo uint64 `json:"run_no"`
 	// File is the file's name as the user should see it in a problem report.
 	File string `json:"file"`
 	// FirstLine is the line of File on which Data begins; the header is line 1.
@@ -83,8 +85,8 @@ func DecodeImportPayload(b []byte) (ImportPayload, error) {
 	if err := json.Unmarshal(meta, &p); err != nil {
 		return ImportPayload{}, fmt.Errorf("tasks: payload metadata: %w", err)
 	}
-	if p.RunID == "" || p.FirstLine < 1 {
-		return ImportPayload{}, fmt.Errorf("tasks: payload lacks a run ID or a first line")
+	if p.RunID == "" || p.RunNo == 0 || p.FirstLine < 1 {
+		return ImportPayload{}, fmt.Errorf("tasks: payload lacks a run ID, a run number or a first line")
 	}
 	p.Data = data
 	return p, nil

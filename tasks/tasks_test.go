@@ -16,7 +16,7 @@ import (
 
 func TestPayloadRoundTrip(t *testing.T) {
 	t.Parallel()
-	p := ImportPayload{RunID: "run1", File: "products.csv", FirstLine: 1002, Records: 2, Data: []byte("P1,\"a\nb\",office,1\nP2,c,office,0\n")}
+	p := ImportPayload{RunID: "run1", RunNo: 7, File: "products.csv", FirstLine: 1002, Records: 2, Data: []byte("P1,\"a\nb\",office,1\nP2,c,office,0\n")}
 	for _, k := range record.Kinds {
 		task, err := NewImportTask(k, p)
 		if err != nil {
@@ -87,7 +87,11 @@ func TestHandlerRedelivery(t *testing.T) {
 	l := ledger.New(rdb)
 	h := &Handler{Repo: db, Ledger: l, Logger: slog.New(slog.DiscardHandler), Worker: "w1", Concurrency: 1}
 
-	p := ImportPayload{RunID: ns, File: "customers.csv", FirstLine: 2, Records: 2, Data: []byte("C1,Zoë,\"1 Main St, Apt 2\",02134,555,z@example.com\n,nobody,,,,\n")}
+	runNo, err := db.StartRun(t.Context(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ImportPayload{RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 2, Records: 2, Data: []byte("C1,Zoë,\"1 Main St, Apt 2\",02134,555,z@example.com\n,nobody,,,,\n")}
 	task, err := NewCustomerImportTask(p)
 	if err != nil {
 		t.Fatal(err)

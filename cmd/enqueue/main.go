@@ -59,6 +59,9 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	fs.IntVar(&cfg.ChunkRows, "chunk-rows", coordinator.DefaultChunkRows, "most `rows` in one task")
 	fs.DurationVar(&cfg.Timeout, "timeout", coordinator.DefaultTimeout, "give up when the workers have not finished the run within this `duration`")
 	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
+	fs.IntVar(&cfg.MaxQueued, "max-queued", coordinator.DefaultMaxQueued, "most `tasks` queued and not yet finished; reading pauses there, which bounds Redis memory")
+	quiet := fs.Bool("quiet", false, "no live progress, even on a terminal")
+	cpuProfile := fs.String("cpuprofile", "", "write the enqueuer's CPU profile to `file`")
 	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -67,6 +70,8 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		return nil, &cli.UsageError{Msg: fmt.Sprintf("one folder expected, got %d arguments", fs.NArg())}
 	case cfg.ChunkRows < 1:
 		return nil, &cli.UsageError{Msg: fmt.Sprintf("--chunk-rows must be at least 1, got %d", cfg.ChunkRows)}
+	case cfg.MaxQueued < 1:
+		return nil, &cli.UsageError{Msg: fmt.Sprintf("--max-queued must be at least 1, got %d", cfg.MaxQueued)}
 	case cfg.Timeout <= 0:
 		return nil, &cli.UsageError{Msg: "--timeout must be positive"}
 	}
@@ -75,11 +80,25 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		cfg.Dir = fs.Arg(0)
 	}
 	cfg.Queue = conn.Queue
-	log, err := cli.NewLogger(stderr, conn.LogFormat)
+	logOut := stderr
+	var bars *progressBars
+	if !*quiet && isTerminal(stderr) {
+		bars = newProgressBars(stderr)
+		defer bars.Close()
+		cfg.Progress, logOut = bars.Update, bars
+	}
+	log, err := cli.NewLogger(logOut, conn.LogFormat)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Logger = log
+	if *cpuProfile != "" {
+		stop, err := cli.StartCPUProfile(*cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 
 	rdb, err := cli.OpenRedis(ctx, conn.RedisURL)
 	if err != nil {
@@ -97,6 +116,9 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	defer inspector.Close()
 
 	rep, err := coordinator.Run(ctx, coordinator.Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}, cfg)
+	if bars != nil {
+		bars.Close() // the bars stop before the results print below them
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -38,8 +38,12 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	var conn cli.Conn
 	conn.AddFlags(fs)
 	concurrency := fs.Int("concurrency", defaultConcurrency, "tasks processed at once; 1 is linear mode (env HPNORTON_CONCURRENCY)")
-	if err := cli.EnvDefault(fs, "concurrency", "HPNORTON_CONCURRENCY"); err != nil {
-		return err
+	poll := fs.Duration("poll", worker.DefaultPollInterval, "how often an idle worker looks for new tasks (env HPNORTON_POLL)")
+	ops := fs.String("ops", "", "serve profiling endpoints (net/http/pprof) on this `address`, such as 127.0.0.1:9090; off when empty (env HPNORTON_OPS)")
+	for name, env := range map[string]string{"concurrency": "HPNORTON_CONCURRENCY", "poll": "HPNORTON_POLL", "ops": "HPNORTON_OPS"} {
+		if err := cli.EnvDefault(fs, name, env); err != nil {
+			return err
+		}
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -50,9 +54,17 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	if *concurrency < 1 {
 		return &cli.UsageError{Msg: fmt.Sprintf("--concurrency must be at least 1, got %d", *concurrency)}
 	}
+	if *poll <= 0 {
+		return &cli.UsageError{Msg: fmt.Sprintf("--poll must be positive, got %s", *poll)}
+	}
 	log, err := cli.NewLogger(stderr, conn.LogFormat)
 	if err != nil {
 		return err
+	}
+	if *ops != "" {
+		if err := cli.ServeOps(ctx, *ops, log); err != nil {
+			return err
+		}
 	}
 	rdb, err := cli.OpenRedis(ctx, conn.RedisURL)
 	if err != nil {
@@ -65,7 +77,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	}
 	defer db.Close()
 
-	w, err := worker.Start(rdb, db, worker.Config{Concurrency: *concurrency, Queue: conn.Queue, Logger: log})
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: *concurrency, Queue: conn.Queue, PollInterval: *poll, Logger: log})
 	if err != nil {
 		return err
 	}

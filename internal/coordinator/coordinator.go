@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -34,8 +36,9 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultChunkRows  = 1000
+	DefaultChunkRows  = 10000
 	DefaultChunkBytes = 4 << 20
+	DefaultMaxQueued  = 64
 	DefaultTimeout    = time.Hour
 	// maxListedProblems bounds the problems a report lists; ProblemCount still counts every one.
 	maxListedProblems = 100
@@ -53,8 +56,14 @@ type Config struct {
 	Queue string
 	// ChunkRows and ChunkBytes bound one task's chunk; zero means DefaultChunkRows and DefaultChunkBytes.
 	ChunkRows, ChunkBytes int
+	// MaxQueued bounds the run's tasks that are enqueued but not finished; zero means DefaultMaxQueued. Reading
+	// pauses at the bound, so Redis holds a window of the files rather than all of them. It must exceed the
+	// workers' total concurrency, or workers wait for tasks.
+	MaxQueued int
 	// Timeout bounds the wait for workers to finish; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Progress, when set, is called from the waiting goroutine each time tasks finish, and at least every second.
+	Progress func([]FileProgress)
 	// Logger receives progress and diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -85,6 +94,26 @@ func NewRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
+// FileProgress is how far one file of a run has got.
+type FileProgress struct {
+	Kind record.Kind
+	// Rows counts the records that finished tasks have read; Enqueued those sent to the queue so far.
+	Rows, Enqueued int64
+	// Total is the file's record count when Exact, once the whole file has been read; until then it estimates the
+	// count from the bytes read so far and the file's size.
+	Total int64
+	Exact bool
+	// Done is true once every task of the file has finished.
+	Done bool
+}
+
+// feed follows the enqueueing of one file, for progress reports. The enqueueing goroutine writes it and the
+// waiter reads it.
+type feed struct {
+	rows, bytes, size atomic.Int64
+	read              atomic.Bool // the whole file has been read
+}
+
 // enqueued is what the enqueueing of one file reports when it ends.
 type enqueued struct {
 	kind    record.Kind
@@ -100,13 +129,15 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	cfg.RunID = cmp.Or(cfg.RunID, NewRunID())
 	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
 	cfg.ChunkBytes = cmp.Or(cfg.ChunkBytes, DefaultChunkBytes)
+	cfg.MaxQueued = cmp.Or(cfg.MaxQueued, DefaultMaxQueued)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("run", cfg.RunID)
-	if err := checkUnused(ctx, d, cfg.RunID); err != nil {
+	runNo, err := startRun(ctx, d, cfg.RunID)
+	if err != nil {
 		return nil, err
 	}
 
@@ -127,10 +158,13 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	// The waiter follows finished tasks from the start, so a file's time is taken when its last task finishes,
 	// even while the other file is still being enqueued.
 	enq := make(chan enqueued, len(record.Kinds))
+	feeds := map[record.Kind]*feed{}
+	queued := make(chan struct{}, cfg.MaxQueued) // a slot per task enqueued and not yet finished
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
+		feeds[k] = &feed{}
 		wg.Go(func() {
-			enq <- enqueueFile(ctx, d.Client, cfg, k)
+			enq <- enqueueFile(ctx, d.Client, cfg, runNo, k, feeds[k], queued)
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
 			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {
 				log.Warn("cannot wake the waiter; it looks again within a second", "err", err)
@@ -143,7 +177,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		wg.Wait()
 	}()
 
-	w := waiter{d: d, cfg: cfg, log: log, start: start, enqueued: enq,
+	w := waiter{d: d, cfg: cfg, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued,
 		total: map[record.Kind]int{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
 		return nil, err
@@ -164,30 +198,35 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// checkUnused refuses a run ID that an earlier run used. Its task IDs would be found done already, in MySQL or in
-// the ledger, and this run would report the earlier one's counts as its own.
-func checkUnused(ctx context.Context, d Deps, runID string) error {
-	inRedis, err := d.Ledger.Used(ctx, runID)
+// startRun registers the run in MySQL and returns its number, refusing a run ID that an earlier run used. That
+// run's task IDs would be found done already, in MySQL or in the ledger, and this run would report the earlier
+// one's counts as its own.
+func startRun(ctx context.Context, d Deps, runID string) (uint64, error) {
+	used, err := d.Ledger.Used(ctx, runID)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	inMySQL, err := d.Repo.RunSeen(ctx, runID)
-	if err != nil {
-		return err
+	if used {
+		return 0, fmt.Errorf("%w: %s", ErrRunIDUsed, runID)
 	}
-	if inRedis || inMySQL {
-		return fmt.Errorf("%w: %s", ErrRunIDUsed, runID)
+	no, err := d.Repo.StartRun(ctx, runID)
+	if errors.Is(err, repo.ErrRunExists) {
+		return 0, fmt.Errorf("%w: %s", ErrRunIDUsed, runID)
 	}
-	return nil
+	return no, err
 }
 
 // enqueueFile cuts one file into chunks and enqueues a task per chunk.
-func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, k record.Kind) enqueued {
+func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, runNo uint64, k record.Kind, fd *feed, queued chan<- struct{}) enqueued {
+	defer fd.read.Store(true)
 	f, err := os.Open(filepath.Join(cfg.Dir, k.FileName()))
 	if err != nil {
 		return enqueued{kind: k, fileErr: fileError(err)}
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil {
+		fd.size.Store(st.Size())
+	}
 	s, err := csvchunk.NewSplitter(f, cfg.ChunkRows, cfg.ChunkBytes)
 	if err != nil {
 		return enqueued{kind: k, fileErr: err}
@@ -206,10 +245,15 @@ func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, k record
 			// run, and the file is reported.
 			return enqueued{kind: k, tasks: n, fileErr: fmt.Errorf("read error after %d chunks: %w", n, err)}
 		}
-		p := tasks.ImportPayload{RunID: cfg.RunID, File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Data: c.Data}
+		p := tasks.ImportPayload{RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Data: c.Data}
 		t, err := tasks.NewImportTask(k, p)
 		if err != nil {
 			return enqueued{kind: k, err: err}
+		}
+		select {
+		case queued <- struct{}{}:
+		case <-ctx.Done():
+			return enqueued{kind: k, tasks: n, err: ctx.Err()}
 		}
 		_, err = client.EnqueueContext(ctx, t, asynq.Queue(cfg.Queue))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -217,6 +261,8 @@ func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, k record
 			return enqueued{kind: k, err: fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)}
 		}
 		n++
+		fd.rows.Add(int64(c.Records))
+		fd.bytes.Add(int64(len(c.Data)))
 	}
 }
 
@@ -239,13 +285,15 @@ type waiter struct {
 	log      *slog.Logger
 	start    time.Time
 	enqueued <-chan enqueued               // one report per file when its enqueueing ends
+	feeds    map[record.Kind]*feed         // each file's enqueueing so far
+	queued   <-chan struct{}               // a slot per task enqueued and not finished; the waiter frees them
 	total    map[record.Kind]int           // tasks enqueued per kind, once its enqueueing has ended
 	fileErrs map[record.Kind]error         // problems with whole files
 	done     map[record.Kind]time.Duration // when each kind's last task finished, from start
 }
 
 func (w *waiter) wait(ctx context.Context) error {
-	lastProgress, lastFinished := time.Now(), -1
+	lastProgress, lastFinished, freed := time.Now(), -1, 0
 	for {
 		if err := w.takeEnqueued(); err != nil {
 			return err
@@ -254,18 +302,24 @@ func (w *waiter) wait(ctx context.Context) error {
 		if err != nil {
 			return w.stopped(ctx, err)
 		}
+		sum := 0
 		for i, k := range record.Kinds {
+			sum += finished[i].Tasks
 			total, known := w.total[k]
-			if _, ok := w.done[k]; !ok && known && finished[i] >= total {
+			if _, ok := w.done[k]; !ok && known && finished[i].Tasks >= total {
 				w.done[k] = time.Since(w.start)
 			}
 		}
+		// Each finished task frees its slot, so reading goes on.
+		for ; freed < sum; freed++ {
+			select {
+			case <-w.queued:
+			default:
+			}
+		}
+		w.report(finished)
 		if len(w.done) == len(record.Kinds) {
 			return nil
-		}
-		sum := 0
-		for _, n := range finished {
-			sum += n
 		}
 		if sum != lastFinished {
 			lastFinished, lastProgress = sum, time.Now()
@@ -279,6 +333,25 @@ func (w *waiter) wait(ctx context.Context) error {
 			return w.stopped(ctx, err)
 		}
 	}
+}
+
+// report passes the run's progress to Config.Progress.
+func (w *waiter) report(finished []ledger.Done) {
+	if w.cfg.Progress == nil {
+		return
+	}
+	files := make([]FileProgress, len(record.Kinds))
+	for i, k := range record.Kinds {
+		fd := w.feeds[k]
+		_, done := w.done[k]
+		p := FileProgress{Kind: k, Rows: finished[i].Rows, Enqueued: fd.rows.Load(), Exact: fd.read.Load(), Done: done}
+		p.Total = p.Enqueued
+		if read, size := fd.bytes.Load(), fd.size.Load(); !p.Exact && read > 0 && size > read {
+			p.Total = int64(float64(p.Enqueued) * float64(size) / float64(read))
+		}
+		files[i] = p
+	}
+	w.cfg.Progress(files)
 }
 
 // takeEnqueued takes in the files whose enqueueing has ended, without blocking. An enqueueing that failed, for
@@ -445,7 +518,8 @@ func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []i
 
 // seconds rounds a duration to microseconds, as seconds. A run always takes some time, so the result is positive.
 func seconds(d time.Duration) float64 {
-	return max(d, time.Microsecond).Round(time.Microsecond).Seconds()
+	// Rounding the float, not the Duration, keeps JSON from printing 3.5709429999999998 for 3.570943.
+	return math.Round(max(d, time.Microsecond).Seconds()*1e6) / 1e6
 }
 
 func mustJSON(v any) []byte {

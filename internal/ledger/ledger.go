@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +29,9 @@ func ResultsKey(runID string) string { return "hpnorton:results:" + runID }
 func outcomesKey(runID string, k record.Kind) string {
 	return "hpnorton:run:" + runID + ":outcomes:" + k.String()
 }
+
+// progressKey is the hash of kind to rows read by the run's finished tasks.
+func progressKey(runID string) string { return "hpnorton:run:" + runID + ":progress" }
 
 // wakeKey is the list a worker pushes to after recording an outcome, so the coordinator wakes at once.
 func wakeKey(runID string) string { return "hpnorton:run:" + runID + ":wake" }
@@ -57,20 +61,28 @@ type Ledger struct {
 // New returns a Ledger on the given client; the caller keeps ownership of the client.
 func New(rdb redis.UniversalClient) *Ledger { return &Ledger{rdb: rdb} }
 
+// recordScript stores a task's outcome, adds its rows to the run's progress the first time only, and wakes the
+// coordinator, all at once: a redelivered task overwrites its outcome with the same counts and adds nothing.
+//
+// KEYS: outcomes hash, progress hash, wake list. ARGV: task ID, outcome JSON, kind, rows read, TTL in seconds.
+var recordScript = redis.NewScript(`
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+	redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[4])
+end
+redis.call('RPUSH', KEYS[3], '')
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+return 0
+`)
+
 // Record stores a task's outcome and wakes the run's coordinator. It is safe to call again for the same task.
 func (l *Ledger) Record(ctx context.Context, runID string, k record.Kind, o Outcome) error {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("ledger: encode outcome: %w", err)
 	}
-	ok := outcomesKey(runID, k)
-	_, err = l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, ok, o.TaskID, b)
-		p.Expire(ctx, ok, keyTTL)
-		wake(ctx, p, runID)
-		return nil
-	})
-	if err != nil {
+	keys := []string{outcomesKey(runID, k), progressKey(runID), wakeKey(runID)}
+	err = recordScript.Run(ctx, l.rdb, keys, o.TaskID, b, k.String(), o.Read, int(keyTTL.Seconds())).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("ledger: record outcome of %s: %w", o.TaskID, err)
 	}
 	return nil
@@ -94,23 +106,40 @@ func wake(ctx context.Context, p redis.Pipeliner, runID string) {
 	p.Expire(ctx, wakeKey(runID), keyTTL)
 }
 
-// Finished returns how many tasks of each kind have recorded an outcome, in record.Kinds order.
-func (l *Ledger) Finished(ctx context.Context, runID string) ([]int, error) {
-	cmds := make([]*redis.IntCmd, len(record.Kinds))
+// Done is how far one kind of a run has got: its tasks that recorded an outcome, and the records they read.
+type Done struct {
+	Tasks int
+	Rows  int64
+}
+
+// Finished returns how far each kind of the run has got, in record.Kinds order.
+func (l *Ledger) Finished(ctx context.Context, runID string) ([]Done, error) {
+	tasks := make([]*redis.IntCmd, len(record.Kinds))
+	var rows *redis.SliceCmd
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fields := make([]string, len(record.Kinds))
 		for i, k := range record.Kinds {
-			cmds[i] = p.HLen(ctx, outcomesKey(runID, k))
+			tasks[i] = p.HLen(ctx, outcomesKey(runID, k))
+			fields[i] = k.String()
 		}
+		rows = p.HMGet(ctx, progressKey(runID), fields...)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: count finished tasks: %w", err)
 	}
-	n := make([]int, len(cmds))
-	for i, c := range cmds {
-		n[i] = int(c.Val())
+	done := make([]Done, len(tasks))
+	for i, c := range tasks {
+		done[i].Tasks = int(c.Val())
+		if v, ok := rows.Val()[i].(string); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("ledger: progress of %s: %w", record.Kinds[i], err)
+			}
+			done[i].Rows = n
+		}
 	}
-	return n, nil
+	return done, nil
 }
 
 // Wait blocks until a worker records an outcome for the run or the timeout passes. It returns false on timeout.
@@ -148,7 +177,7 @@ func (l *Ledger) Outcomes(ctx context.Context, runID string, k record.Kind) ([]O
 func (l *Ledger) Finish(ctx context.Context, runID string, results []byte) error {
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, ResultsKey(runID), results, 0)
-		p.Del(ctx, wakeKey(runID))
+		p.Del(ctx, wakeKey(runID), progressKey(runID))
 		for _, k := range record.Kinds {
 			p.Expire(ctx, outcomesKey(runID, k), time.Hour)
 		}
@@ -162,7 +191,7 @@ func (l *Ledger) Finish(ctx context.Context, runID string, results []byte) error
 
 // Used reports whether Redis holds anything of the run: its results, outcomes or wake-ups.
 func (l *Ledger) Used(ctx context.Context, runID string) (bool, error) {
-	keys := []string{ResultsKey(runID), wakeKey(runID)}
+	keys := []string{ResultsKey(runID), wakeKey(runID), progressKey(runID)}
 	for _, k := range record.Kinds {
 		keys = append(keys, outcomesKey(runID, k))
 	}

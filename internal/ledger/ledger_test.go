@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"hpnorton/internal/record"
 	"hpnorton/internal/testenv"
 )
@@ -37,8 +39,8 @@ func TestRecordIsIdempotentAndWakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[0] != 0 || got[1] != 1 {
-		t.Fatalf("Finished = %v, want [0 1]: one outcome per task however often it is recorded", got)
+	if diff := cmp.Diff([]Done{{}, {Tasks: 1, Rows: 3}}, got); diff != "" {
+		t.Fatalf("Finished (-want, +got): one outcome and its rows per task however often it is recorded:\n%s", diff)
 	}
 
 	if err := l.Finish(ctx, ns, []byte(`{"run_id":"x"}`)); err != nil {
