@@ -4,7 +4,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONCURRENCY ?= 4
 DATA        ?= testdata
 
-.PHONY: build run test lint bench testdata
+ROWS        ?= 300000
+RUNS        ?= 5
+
+.PHONY: build run test lint bench bench-e2e testdata
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -21,9 +24,13 @@ lint:
 test: lint
 	$(GO) test -race -count=1 ./...
 
-# End-to-end seconds and rows/s of the linear mode at 2 x 1,000 and 2 x 300,000 rows, three runs of three imports each.
+# End-to-end seconds and rows/s of linear and parallel mode at 2 x 1,000 and 2 x 300,000 rows, in-process worker.
 bench:
-	$(GO) test -run '^$$' -bench BenchmarkLinear -benchtime 3x -count 3 ./cmd/enqueue
+	$(GO) test -run '^$$' -bench BenchmarkImport -benchtime 3x -count 3 ./cmd/enqueue
+
+# Linear, parallel and mysqlimport --local in turn on 2 x ROWS rows, RUNS rounds: medians, ratios, peak memory.
+bench-e2e: build
+	bin/bench -rows $(ROWS) -runs $(RUNS)
 
 # Regenerates the shipped sample data; TestShippedTestdata keeps it equal to this output.
 testdata:

@@ -290,43 +290,49 @@ func TestInterrupted(t *testing.T) {
 	}
 }
 
-// BenchmarkLinear measures the linear mode end to end, from enqueue to the printed tuples, with one worker at
-// concurrency 1 already running. Each iteration imports into empty tables.
-func BenchmarkLinear(b *testing.B) {
-	for _, rows := range []int{1000, 300_000} {
-		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
-			bundle := setup(b, 1)
-			dir := b.TempDir()
-			if err := gen.WriteDir(dir, rows, gen.Options{}); err != nil {
-				b.Fatal(err)
-			}
-			db, err := repo.Open(context.Background(), bundle.dsn)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			var total float64
-			for b.Loop() {
-				b.StopTimer()
-				if err := db.Reset(context.Background()); err != nil {
+// BenchmarkImport times whole runs end to end, from the enqueue command's start to its printed tuples, with an
+// in-process worker already running and empty tables each time: linear mode (concurrency 1) against parallel mode
+// (the worker command's default concurrency). cmd/bench does the same with real processes and mysqlimport.
+func BenchmarkImport(b *testing.B) {
+	for _, mode := range []struct {
+		name        string
+		concurrency int
+	}{{"linear", 1}, {"parallel", 4}} {
+		for _, rows := range []int{1000, 300_000} {
+			b.Run(fmt.Sprintf("mode=%s/rows=%d", mode.name, rows), func(b *testing.B) {
+				bundle := setup(b, mode.concurrency)
+				dir := b.TempDir()
+				if err := gen.WriteDir(dir, rows, gen.Options{}); err != nil {
 					b.Fatal(err)
 				}
-				b.StartTimer()
-				code, stdout, stderr := bundle.enqueue(b, "--json", dir)
-				if code != cli.ExitOK {
-					b.Fatalf("exit %d\n%s", code, stderr)
-				}
-				var rep coordinator.Report
-				if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				db, err := repo.Open(context.Background(), bundle.dsn)
+				if err != nil {
 					b.Fatal(err)
 				}
-				if rep.Results[0].Processed != int64(rows) || rep.Results[1].Processed != int64(rows) {
-					b.Fatalf("results %+v, want %d processed per file", rep.Results, rows)
+				defer db.Close()
+				var total float64
+				for b.Loop() {
+					b.StopTimer()
+					if err := db.Reset(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					code, stdout, stderr := bundle.enqueue(b, "--json", dir)
+					if code != cli.ExitOK {
+						b.Fatalf("exit %d\n%s", code, stderr)
+					}
+					var rep coordinator.Report
+					if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+						b.Fatal(err)
+					}
+					if rep.Results[0].Processed != int64(rows) || rep.Results[1].Processed != int64(rows) {
+						b.Fatalf("results %+v, want %d processed per file", rep.Results, rows)
+					}
+					total += rep.Seconds
 				}
-				total += rep.Seconds
-			}
-			b.ReportMetric(total/float64(b.N), "s/run")
-			b.ReportMetric(float64(2*rows*b.N)/total, "rows/s")
-		})
+				b.ReportMetric(total/float64(b.N), "s/run")
+				b.ReportMetric(float64(2*rows*b.N)/total, "rows/s")
+			})
+		}
 	}
 }

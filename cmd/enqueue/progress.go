@@ -33,9 +33,11 @@ type progressBars struct {
 	once   sync.Once
 }
 
+// newProgressBars draws on out. The caller makes bars only for a terminal; refreshing is forced on all the same,
+// since mpb would otherwise draw nothing to a writer it cannot tell is a terminal, such as a test's buffer.
 func newProgressBars(out io.Writer) *progressBars {
 	pb := &progressBars{
-		p:    mpb.New(mpb.WithOutput(out), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond)),
+		p:    mpb.New(mpb.WithOutput(out), mpb.WithAutoRefresh(), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond)),
 		bars: map[record.Kind]*mpb.Bar{},
 		done: map[record.Kind]bool{},
 		out:  out,

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -12,12 +15,20 @@ import (
 	"hpnorton/internal/testenv"
 )
 
-func TestRejectsConcurrencyBelowOne(t *testing.T) {
+func TestRejectsBadFlags(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"--concurrency", "0"}, {"--concurrency", "-3"}} {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1"},
+		{[]string{"--concurrency", "-3"}, "--concurrency must be at least 1"},
+		{[]string{"--poll", "0s"}, "--poll must be positive"},
+	} {
+		args, want := tc.args, tc.want
 		var stderr bytes.Buffer
 		code := run(context.Background(), args, &stderr)
-		if code != cli.ExitError || !strings.Contains(stderr.String(), "worker: usage error: --concurrency must be at least 1") {
+		if code != cli.ExitError || !strings.Contains(stderr.String(), "worker: usage error: "+want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and a usage error", args, code, stderr.String())
 		}
 	}
@@ -42,13 +53,27 @@ func TestServesUntilCancelled(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--concurrency", "1"}, &stderr)
+		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--concurrency", "1", "--ops", "127.0.0.1:0"}, &stderr)
 	}()
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "worker started"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("worker did not start within 30 s:\n%s", stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The operations address serves the Go profiler.
+	m := regexp.MustCompile(`pprof=(http://\S+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("log names no pprof address:\n%s", stderr.String())
+	}
+	resp, err := http.Get(m[1] + "goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("GET %sgoroutine = %d %.100q, want the goroutine profile", m[1], resp.StatusCode, body)
 	}
 	cancel()
 	select {
@@ -59,7 +84,7 @@ func TestServesUntilCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker did not stop within 30 s of cancellation")
 	}
-	for _, want := range []string{"worker started", "concurrency=1", "shutting down", "worker stopped"} {
+	for _, want := range []string{"worker started", "concurrency=1", "write=load", "poll=20ms", "shutting down", "worker stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}

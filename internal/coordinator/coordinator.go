@@ -36,7 +36,7 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultChunkRows  = 10000
+	DefaultChunkRows  = 20000
 	DefaultChunkBytes = 4 << 20
 	DefaultMaxQueued  = 64
 	DefaultTimeout    = time.Hour
@@ -162,9 +162,10 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	queued := make(chan struct{}, cfg.MaxQueued) // a slot per task enqueued and not yet finished
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
-		feeds[k] = &feed{}
+		fd := &feed{}
+		feeds[k] = fd
 		wg.Go(func() {
-			enq <- enqueueFile(ctx, d.Client, cfg, runNo, k, feeds[k], queued)
+			enq <- enqueueFile(ctx, d.Client, cfg, runNo, k, fd, queued)
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
 			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {
 				log.Warn("cannot wake the waiter; it looks again within a second", "err", err)

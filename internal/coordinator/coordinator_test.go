@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,5 +146,71 @@ func TestFileSecondsEndWithTheFilesLastTask(t *testing.T) {
 	// it landed among the first products tasks.
 	if c > p-1 {
 		t.Errorf("customers took %.3f s and products %.3f s; want customers done at least a second earlier", c, p)
+	}
+}
+
+// TestQueueBoundAndProgress lets only two tasks of the run wait in the queue at a time: reading pauses until tasks
+// finish, the run still completes, and the progress reports grow to the exact totals.
+func TestQueueBoundAndProgress(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2)
+	dir := t.TempDir()
+	if err := gen.WriteDir(dir, 1000, gen.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var reports [][]FileProgress
+	var mu sync.Mutex
+	progress := func(files []FileProgress) {
+		mu.Lock()
+		defer mu.Unlock()
+		reports = append(reports, files)
+	}
+	highest := 0
+	stop := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		// The queue's pending tasks never exceed the bound. Active ones are not counted: a task frees its slot when
+		// it records its outcome, a moment before asynq marks it done.
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			info, err := b.deps.Inspector.GetQueueInfo(b.ns)
+			if err == nil {
+				highest = max(highest, info.Pending)
+			}
+		}
+	})
+	rep, err := Run(t.Context(), b.deps, Config{Dir: dir, Queue: b.ns, RunID: b.ns + "-a", ChunkRows: 50, MaxQueued: 2, Progress: progress})
+	close(stop)
+	watch.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files[0].Tasks != 20 || rep.Results[0].Processed != 1000 || rep.Results[1].Processed != 1000 {
+		t.Fatalf("report %+v, want 20 tasks and 1000 rows per file", rep.Files)
+	}
+	if highest > 2 {
+		t.Errorf("%d tasks of the run were pending at once, want at most 2", highest)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	last := reports[len(reports)-1]
+	for i, f := range last {
+		if !f.Done || !f.Exact || f.Rows != 1000 || f.Total != 1000 || f.Enqueued != 1000 || f.Kind != record.Kinds[i] {
+			t.Errorf("last progress of %v = %+v, want done and exact at 1000 rows", record.Kinds[i], f)
+		}
+	}
+	for i := 1; i < len(reports); i++ {
+		for j := range reports[i] {
+			if reports[i][j].Rows < reports[i-1][j].Rows {
+				t.Fatalf("progress went back: %+v after %+v", reports[i][j], reports[i-1][j])
+			}
+		}
+	}
+	if len(reports) < 5 {
+		t.Errorf("%d progress reports for 40 tasks, want one as tasks finish", len(reports))
 	}
 }

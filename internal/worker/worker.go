@@ -63,10 +63,11 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	name := cmp.Or(cfg.Name, host+":"+strconv.Itoa(os.Getpid()))
 	log = log.With("worker", name)
 
+	poll := cmp.Or(cfg.PollInterval, DefaultPollInterval)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            map[string]int{cfg.Queue: 1},
-		TaskCheckInterval: cmp.Or(cfg.PollInterval, DefaultPollInterval),
+		TaskCheckInterval: poll,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            asynqLogger{log},
 		LogLevel:          asynq.WarnLevel,
@@ -81,7 +82,7 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	if err := srv.Start(tasks.NewMux(h)); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	log.Info("worker started", "queue", cfg.Queue, "concurrency", cfg.Concurrency)
+	log.Info("worker started", "queue", cfg.Queue, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)
 	return &Worker{srv: srv}, nil
 }
 

@@ -1,0 +1,327 @@
+// Command bench times whole imports end to end, from starting the enqueue command to its printed tuples, with the
+// workers already running: linear mode (one worker process at concurrency 1), parallel mode (worker processes at
+// the chosen concurrency) and MariaDB's own bulk loader, mysqlimport --local, on the same files and the same keyed
+// tables. The modes take turns within each round, so that a noisy neighbour slows them alike, and the command prints
+// each time, the medians, the ratios and the peak memory of every process.
+//
+// It runs the binaries of cmd/enqueue and cmd/worker from --bin; `make bench-e2e` builds them first.
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/coordinator"
+	"hpnorton/internal/gen"
+	"hpnorton/internal/record"
+	"hpnorton/repo"
+)
+
+const synopsis = "bench [flags]"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return bench(ctx, fs, args, stdout) }))
+}
+
+// options are the command's flags.
+type options struct {
+	rows, runs, concurrency, processes, chunkRows int
+	bin, redisURL, mysqlDSN, modes, prefix        string
+}
+
+func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var o options
+	fs.IntVar(&o.rows, "rows", 300_000, "records per file")
+	fs.IntVar(&o.runs, "runs", 3, "rounds; each mode runs once per round, in turn")
+	fs.IntVar(&o.concurrency, "concurrency", 4, "parallel mode's concurrency per worker process")
+	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
+	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
+	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport", "comma-separated modes to run, in turn")
+	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
+	fs.StringVar(&o.redisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), cli.DefaultRedisURL), "Redis `URL`")
+	fs.StringVar(&o.mysqlDSN, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server `DSN`; each mode gets a database of its own on it")
+	fs.StringVar(&o.prefix, "prefix", "hpnorton_bench_"+strconv.FormatInt(time.Now().UnixNano(), 36), "names the databases, queues and run IDs the bench makes")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if o.rows < 1 || o.runs < 1 || o.concurrency < 1 || o.processes < 1 {
+		return &cli.UsageError{Msg: "--rows, --runs, --concurrency and --processes must be at least 1"}
+	}
+	modes := strings.Split(o.modes, ",")
+	for _, m := range modes {
+		if !slices.Contains([]string{"linear", "parallel", "mysqlimport"}, m) {
+			return &cli.UsageError{Msg: fmt.Sprintf("unknown mode %q", m)}
+		}
+	}
+
+	data, err := os.MkdirTemp("", "hpnorton-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+	if err := gen.WriteDir(data, o.rows, gen.Options{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "bench: 2 × %d rows, %d rounds, modes in turn: %s; parallel = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
+		o.rows, o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
+
+	envs := map[string]*modeEnv{}
+	for _, m := range modes {
+		e, err := newModeEnv(ctx, o, m, o.prefix+"_"+m)
+		if err != nil {
+			return err
+		}
+		defer e.close(o.redisURL)
+		envs[m] = e
+	}
+
+	time.Sleep(time.Second) // the workers connect and start polling: they are "already running" when timing starts
+
+	times := map[string][]float64{}
+	for round := 1; round <= o.runs; round++ {
+		for _, m := range modes {
+			secs, err := envs[m].runOnce(ctx, o, data, round)
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", m, round, err)
+			}
+			times[m] = append(times[m], secs)
+			fmt.Fprintf(stdout, "round %d  %-11s %8.3f s  %9.0f rows/s\n", round, m, secs, float64(2*o.rows)/secs)
+		}
+	}
+
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "mode\tmedian s\trows/s\truns\tpeak RSS")
+	med := map[string]float64{}
+	for _, m := range modes {
+		med[m] = median(times[m])
+		fmt.Fprintf(tw, "%s\t%.3f\t%.0f\t%s\t%s\n", m, med[m], float64(2*o.rows)/med[m], showTimes(times[m]), envs[m].peakRSS())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	for _, pair := range [][2]string{{"linear", "parallel"}, {"mysqlimport", "parallel"}} {
+		slow, fast := med[pair[0]], med[pair[1]]
+		if slow > 0 && fast > 0 {
+			fmt.Fprintf(stdout, "parallel vs %s: %.2f× (median %s / median parallel)\n", pair[0], slow/fast, pair[0])
+		}
+	}
+	return nil
+}
+
+// modeEnv is one mode's database and, for the import modes, its running workers.
+type modeEnv struct {
+	mode    string
+	db      *repo.DB
+	cfg     *mysql.Config
+	queue   string
+	workers []*exec.Cmd
+	// enqueueRSS is the enqueue command's largest peak RSS over the runs, in KiB.
+	enqueueRSS int64
+}
+
+func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, error) {
+	cfg, err := mysql.ParseDSN(o.mysqlDSN)
+	if err != nil {
+		return nil, errors.New("--mysql cannot be parsed")
+	}
+	cfg.DBName = name
+	e := &modeEnv{mode: mode, cfg: cfg, queue: name}
+	// Open creates the database and the schema, as the commands do for a user.
+	if e.db, err = repo.Open(ctx, cfg.FormatDSN()); err != nil {
+		return nil, err
+	}
+	if mode == "mysqlimport" {
+		return e, nil
+	}
+	processes, concurrency := o.processes, o.concurrency
+	if mode == "linear" {
+		processes, concurrency = 1, 1
+	}
+	for i := range processes {
+		w := exec.Command(filepath.Join(o.bin, "worker"), "--redis", o.redisURL, "--mysql", cfg.FormatDSN(),
+			"--queue", e.queue, "--concurrency", strconv.Itoa(concurrency))
+		w.Stderr = io.Discard
+		if err := w.Start(); err != nil {
+			e.close(o.redisURL)
+			return nil, fmt.Errorf("start worker %d: %w", i, err)
+		}
+		e.workers = append(e.workers, w)
+	}
+	return e, nil
+}
+
+// runOnce empties the tables and imports the files once, returning the seconds from the command's start to its
+// exit.
+func (e *modeEnv) runOnce(ctx context.Context, o options, data string, round int) (float64, error) {
+	if err := e.db.Reset(ctx); err != nil {
+		return 0, err
+	}
+	// Each run starts on a quiet server: InnoDB writes the last run's pages in the background, and the next run,
+	// whatever its mode, would pay for them.
+	if _, err := e.db.Settle(ctx, 30*time.Second); err != nil {
+		return 0, err
+	}
+	var cmd *exec.Cmd
+	if e.mode == "mysqlimport" {
+		cmd = e.mysqlimport(ctx, data)
+	} else {
+		cmd = exec.CommandContext(ctx, filepath.Join(o.bin, "enqueue"), "--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
+			"--queue", e.queue, "--run-id", e.queue+"_r"+strconv.Itoa(round), "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet", data)
+	}
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	secs := time.Since(start).Seconds()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w\n%s", cmd.Path, err, errOut.String())
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && e.mode != "mysqlimport" {
+		e.enqueueRSS = max(e.enqueueRSS, ru.Maxrss)
+	}
+	return secs, e.check(ctx, o, out.String())
+}
+
+// check confirms that the run stored every row, so a fast failure cannot pass for a fast import.
+func (e *modeEnv) check(ctx context.Context, o options, out string) error {
+	if e.mode != "mysqlimport" {
+		var rep coordinator.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			return fmt.Errorf("enqueue printed no results: %w", err)
+		}
+	}
+	for _, k := range record.Kinds {
+		n, err := e.db.Count(ctx, k)
+		if err != nil {
+			return err
+		}
+		if n != int64(o.rows) {
+			return fmt.Errorf("%s holds %d rows after the run, want %d", k.Table(), n, o.rows)
+		}
+	}
+	return nil
+}
+
+// mysqlimport loads both files with MariaDB's bulk loader, as RFC 4180 CSV: a comma between fields, optional
+// double quotes, and no backslash escapes. It names the columns because the tables also hold lineage columns.
+func (e *modeEnv) mysqlimport(ctx context.Context, data string) *exec.Cmd {
+	host, port, _ := strings.Cut(e.cfg.Addr, ":")
+	args := []string{"--local", "--host", host, "--port", cmp.Or(port, "3306"), "--user", e.cfg.User,
+		"--fields-terminated-by=,", `--fields-optionally-enclosed-by="`, "--fields-escaped-by=", "--ignore-lines=1"}
+	// mysqlimport takes one column list for all its files, so each file gets its own command, one after the other.
+	var script []string
+	for _, k := range record.Kinds {
+		a := append(slices.Clone(args), "--columns="+strings.Join(k.Header(), ","), e.cfg.DBName, filepath.Join(data, k.FileName()))
+		script = append(script, "mysqlimport "+shellQuote(a))
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", strings.Join(script, " && "))
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+e.cfg.Passwd) // not on the command line, where ps shows it
+	return cmd
+}
+
+func shellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// peakRSS reports the largest resident set of the enqueue command and of each worker process.
+func (e *modeEnv) peakRSS() string {
+	if e.mode == "mysqlimport" {
+		return "-"
+	}
+	parts := []string{fmt.Sprintf("enqueue %d MiB", e.enqueueRSS>>10)}
+	for i, w := range e.workers {
+		parts = append(parts, fmt.Sprintf("worker%d %s", i+1, vmHWM(w.Process.Pid)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// vmHWM reads a running process's peak resident set from /proc.
+func vmHWM(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err == nil {
+				return fmt.Sprintf("%d MiB", kb>>10)
+			}
+		}
+	}
+	return "?"
+}
+
+func (e *modeEnv) close(redisURL string) {
+	for _, w := range e.workers {
+		_ = w.Process.Signal(syscall.SIGTERM)
+		_ = w.Wait()
+	}
+	if len(e.workers) > 0 {
+		// The mode's queue was the bench's own; its keys go with it.
+		if opt, err := redis.ParseURL(redisURL); err == nil {
+			rdb := redis.NewClient(opt)
+			in := asynq.NewInspectorFromRedisClient(rdb)
+			if err := in.DeleteQueue(e.queue, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+			in.Close()
+			rdb.Close()
+		}
+	}
+	if e.db != nil {
+		if err := e.db.Drop(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func showTimes(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 3, 64)
+	}
+	return strings.Join(parts, " ")
+}

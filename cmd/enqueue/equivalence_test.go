@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"database/sql"
+	"encoding/csv"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"hpnorton/internal/coordinator"
+	"hpnorton/internal/record"
+	"hpnorton/internal/testenv"
+)
+
+// TestParallelEqualsLinear imports random files, with repeated keys and bad rows, once in linear mode and then
+// with one, two and three worker processes, each into a database of its own that an earlier run has already
+// filled in part. Every parallel run must report what the linear run reported, but for timings and worker names,
+// and leave the very same rows in MySQL.
+func TestParallelEqualsLinear(t *testing.T) {
+	t.Parallel()
+	worker := buildWorker(t)
+	for _, seed := range []uint64{1, 2} {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, 20261127))
+			earlier, input := t.TempDir(), t.TempDir()
+			writeRandomFiles(t, rng, earlier, 120)
+			writeRandomFiles(t, rng, input, 600)
+
+			setups := []struct {
+				name        string
+				processes   int
+				concurrency int
+			}{
+				{"linear", 1, 1},
+				{"1 process", 1, 4},
+				{"2 processes", 2, 3},
+				{"3 processes", 3, 2},
+			}
+			var wantRep coordinator.Report
+			var wantRows map[string][][]string
+			for i, s := range setups {
+				rep, rows := importWithProcesses(t, worker, s.processes, s.concurrency, earlier, input)
+				wantMode := map[bool]string{true: "linear", false: "parallel"}[s.concurrency == 1 && s.processes == 1]
+				if rep.Mode != wantMode {
+					t.Errorf("%s: mode %q, want %q", s.name, rep.Mode, wantMode)
+				}
+				if i == 0 {
+					wantRep, wantRows = rep, rows
+					if rep.Files[0].Rejected == 0 || rep.Files[0].Present == 0 || rep.Files[0].Before == 0 {
+						t.Fatalf("the random input should have rejected, present and earlier rows: %+v", rep.Files[0])
+					}
+					continue
+				}
+				ignore := cmpopts.IgnoreFields(coordinator.Report{}, "RunID", "ResultsKey", "Mode", "Workers", "Queue", "StartedAt", "Seconds")
+				if diff := cmp.Diff(wantRep, rep, ignore, cmpopts.IgnoreFields(coordinator.File{}, "Seconds"),
+					cmpopts.IgnoreFields(coordinator.Tuple{}, "Seconds")); diff != "" {
+					t.Errorf("%s: report differs from linear mode (-linear, +parallel):\n%s", s.name, diff)
+				}
+				if diff := cmp.Diff(wantRows, rows); diff != "" {
+					t.Errorf("%s: MySQL content differs from linear mode (-linear, +parallel):\n%s", s.name, diff)
+				}
+			}
+		})
+	}
+}
+
+// importWithProcesses starts worker processes on a fresh database and queue, imports earlier and then input with
+// small chunks, and returns the report of the second run and every stored row.
+func importWithProcesses(t *testing.T, worker string, processes, concurrency int, earlier, input string) (coordinator.Report, map[string][][]string) {
+	t.Helper()
+	ns := testenv.Namespace(t)
+	testenv.Redis(t, ns) // cleans the queue's keys up after the test
+	dsn := testenv.MySQL(t, ns)
+	for i := range processes {
+		startWorker(t, worker, ns, dsn, fmt.Sprintf("--concurrency=%d", concurrency), fmt.Sprintf("w%d", i))
+	}
+	b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn}
+	var rep coordinator.Report
+	for _, dir := range []string{earlier, input} {
+		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", "17", dir)
+		if code != 1 {
+			t.Fatalf("enqueue %s = %d, want 1 (rows rejected)\n%s", dir, code, stderr)
+		}
+		rep = decode(t, stdout)
+	}
+	return rep, dumpTables(t, dsn)
+}
+
+// dumpTables reads every imported row, lineage line included, in key order. The run number is left out: each
+// database numbers its runs itself.
+func dumpTables(t *testing.T, dsn string) map[string][][]string {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	out := map[string][][]string{}
+	for _, k := range record.Kinds {
+		cols := append(k.Header(), "import_line")
+		q := "SELECT " + strings.Join(cols, ", ") + " FROM " + k.Table() + " ORDER BY " + k.Header()[k.KeyIndex()]
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			vals := make([]string, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out[k.Table()] = append(out[k.Table()], vals)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+var (
+	workerOnce sync.Once
+	workerBin  string
+	workerErr  error
+)
+
+// buildWorker compiles cmd/worker once for the package's tests and returns the binary's path.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	workerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hpnorton-worker-")
+		if err != nil {
+			workerErr = err
+			return
+		}
+		workerBin = filepath.Join(dir, "worker")
+		out, err := exec.Command("go", "build", "-o", workerBin, "hpnorton/cmd/worker").CombinedOutput()
+		if err != nil {
+			workerErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if workerErr != nil {
+		t.Fatal(workerErr)
+	}
+	return workerBin
+}
+
+// startWorker runs a worker process on the test's queue and database until the test ends, then stops it with
+// SIGTERM and waits for it. It returns once the worker says it has started.
+func startWorker(t *testing.T, bin, queue, dsn string, args ...string) *exec.Cmd {
+	t.Helper()
+	name := args[len(args)-1]
+	args = append([]string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", queue, "--poll", "5ms"}, args[:len(args)-1]...)
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	var log strings.Builder
+	var logMu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			logMu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			if strings.Contains(sc.Text(), "worker started") {
+				once.Do(func() { close(started) })
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			logMu.Lock()
+			t.Errorf("worker %s: %v\n%s", name, err, log.String())
+			logMu.Unlock()
+		}
+	})
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("worker %s did not start", name)
+	}
+	return cmd
+}
+
+// writeRandomFiles writes customers.csv and products.csv of n records each into dir. Keys come from a pool
+// smaller than n, so many repeat with other values, across chunks and within them; about one record in twelve is
+// bad in one of the ways validation reports; some fields hold quotes, commas and newlines.
+func writeRandomFiles(t *testing.T, rng *rand.Rand, dir string, n int) {
+	t.Helper()
+	text := func() string {
+		parts := []string{"oak", "Zoë", "北京", `say "hi"`, "a, b", "two\nlines", "O'Brien", `back\slash`}
+		return parts[rng.IntN(len(parts))] + " " + parts[rng.IntN(len(parts))]
+	}
+	for _, k := range record.Kinds {
+		f, err := os.Create(filepath.Join(dir, k.FileName()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := csv.NewWriter(f)
+		if err := w.Write(k.Header()); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			key := fmt.Sprintf("%c%03d", strings.ToUpper(k.String())[0], rng.IntN(n*2/3))
+			var rec []string
+			if k == record.Customers {
+				rec = []string{key, text(), text(), fmt.Sprint(rng.IntN(99999)), "555", "x@example.com"}
+			} else {
+				rec = []string{key, text(), "office", fmt.Sprint(rng.IntN(500))}
+			}
+			switch rng.IntN(12) {
+			case 0:
+				rec[0] = "" // an empty key
+			case 1:
+				rec = rec[:len(rec)-1] // a field missing
+			case 2:
+				rec[1] = strings.Repeat("x", 256) // too long for its column
+			case 3:
+				rec[len(rec)-1] = "-" + rec[len(rec)-1] // not a whole number for products
+			}
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

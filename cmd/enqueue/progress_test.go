@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"hpnorton/internal/coordinator"
+	"hpnorton/internal/record"
+)
+
+// TestProgressBars drives the bars as a run does: an estimated total while a file is read, then the exact one,
+// then done. The last frame shows each file's rows done out of its total, and log lines survive the bars.
+func TestProgressBars(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	pb := newProgressBars(&out)
+	pb.Update([]coordinator.FileProgress{
+		{Kind: record.Customers, Rows: 100, Enqueued: 300, Total: 1200},
+		{Kind: record.Products, Rows: 0, Enqueued: 200, Total: 1100},
+	})
+	if _, err := pb.Write([]byte("a log line while the bars run\n")); err != nil {
+		t.Fatal(err)
+	}
+	pb.Update([]coordinator.FileProgress{
+		{Kind: record.Customers, Rows: 1000, Enqueued: 1000, Total: 1000, Exact: true, Done: true},
+		{Kind: record.Products, Rows: 600, Enqueued: 1000, Total: 1000, Exact: true},
+	})
+	pb.Close()
+	pb.Close() // a second Close does nothing
+	if _, err := pb.Write([]byte("a log line after them\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"customers.csv", "1000 / 1000 rows", "products.csv", "600 / 1000 rows", "a log line while the bars run", "a log line after them"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if isTerminal(&out) {
+		t.Error("a buffer counts as a terminal")
+	}
+}
