@@ -82,7 +82,7 @@ func (l *Ledger) Record(ctx context.Context, runID string, k record.Kind, o Outc
 	}
 	keys := []string{outcomesKey(runID, k), progressKey(runID), wakeKey(runID)}
 	err = recordScript.Run(ctx, l.rdb, keys, o.TaskID, b, k.String(), o.Read, int(keyTTL.Seconds())).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return fmt.Errorf("ledger: record outcome of %s: %w", o.TaskID, err)
 	}
 	return nil
