@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -24,8 +25,9 @@ func isTerminal(w io.Writer) bool {
 // Log lines written through Writer appear above the bars instead of tearing them.
 type progressBars struct {
 	p    *mpb.Progress
-	bars map[record.Kind]*mpb.Bar
-	done map[record.Kind]bool // files whose tasks have all finished
+	bars  map[record.Kind]*mpb.Bar
+	exact map[record.Kind]*atomic.Bool // files read to the end, whose totals are counts, not estimates
+	done  map[record.Kind]bool         // files whose tasks have all finished
 
 	mu     sync.Mutex // guards done and closed
 	out    io.Writer  // where Writer sends log lines once the bars are gone
@@ -38,17 +40,27 @@ type progressBars struct {
 func newProgressBars(out io.Writer) *progressBars {
 	pb := &progressBars{
 		p:    mpb.New(mpb.WithOutput(out), mpb.WithAutoRefresh(), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond)),
-		bars: map[record.Kind]*mpb.Bar{},
-		done: map[record.Kind]bool{},
+		bars:  map[record.Kind]*mpb.Bar{},
+		exact: map[record.Kind]*atomic.Bool{},
+		done:  map[record.Kind]bool{},
 		out:  out,
 	}
 	for _, k := range record.Kinds {
 		// The total is unknown until the file has been read; until then the coordinator estimates it from the
-		// bytes read, and the bar shows "~".
+		// bytes read, and the bar marks it with "~".
+		exact := &atomic.Bool{}
+		pb.exact[k] = exact
 		pb.bars[k] = pb.p.AddBar(0,
 			mpb.PrependDecorators(
 				decor.Name(k.FileName(), decor.WCSyncSpaceR),
-				decor.CountersNoUnit("%d / %d rows", decor.WCSyncSpace),
+				decor.CurrentNoUnit("%d", decor.WCSyncSpace),
+				decor.Any(func(decor.Statistics) string {
+					if exact.Load() {
+						return " / "
+					}
+					return " / ~"
+				}),
+				decor.TotalNoUnit("%d rows"),
 			),
 			mpb.AppendDecorators(
 				decor.Percentage(decor.WCSyncSpace),
@@ -66,6 +78,7 @@ func (pb *progressBars) Update(files []coordinator.FileProgress) {
 	defer pb.mu.Unlock()
 	for _, f := range files {
 		bar := pb.bars[f.Kind]
+		pb.exact[f.Kind].Store(f.Exact)
 		total := max(f.Total, f.Rows)
 		if f.Done {
 			// A done file's total is what was done. Its bar completes only in Close: mpb stops rendering once

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"hpnorton/internal/coordinator"
 	"hpnorton/internal/record"
@@ -13,12 +15,19 @@ import (
 // then done. The last frame shows each file's rows done out of its total, and log lines survive the bars.
 func TestProgressBars(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
+	var out lockedBuffer
 	pb := newProgressBars(&out)
 	pb.Update([]coordinator.FileProgress{
 		{Kind: record.Customers, Rows: 100, Enqueued: 300, Total: 1200},
 		{Kind: record.Products, Rows: 0, Enqueued: 200, Total: 1100},
 	})
+	// A refresh draws the estimates, marked as such.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "100 / ~1200 rows"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no estimated total drawn within 10 s:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := pb.Write([]byte("a log line while the bars run\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -40,4 +49,22 @@ func TestProgressBars(t *testing.T) {
 	if isTerminal(&out) {
 		t.Error("a buffer counts as a terminal")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that the bars' goroutine writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
