@@ -24,7 +24,7 @@ func isTerminal(w io.Writer) bool {
 // progressBars draws a bar per file while a run waits: rows done out of the total, the rate and the time left.
 // Log lines written through Writer appear above the bars instead of tearing them.
 type progressBars struct {
-	p    *mpb.Progress
+	p     *mpb.Progress
 	bars  map[record.Kind]*mpb.Bar
 	exact map[record.Kind]*atomic.Bool // files read to the end, whose totals are counts, not estimates
 	done  map[record.Kind]bool         // files whose tasks have all finished
@@ -39,11 +39,11 @@ type progressBars struct {
 // since mpb would otherwise draw nothing to a writer it cannot tell is a terminal, such as a test's buffer.
 func newProgressBars(out io.Writer) *progressBars {
 	pb := &progressBars{
-		p:    mpb.New(mpb.WithOutput(out), mpb.WithAutoRefresh(), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond)),
+		p:     mpb.New(mpb.WithOutput(out), mpb.WithAutoRefresh(), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond)),
 		bars:  map[record.Kind]*mpb.Bar{},
 		exact: map[record.Kind]*atomic.Bool{},
 		done:  map[record.Kind]bool{},
-		out:  out,
+		out:   out,
 	}
 	for _, k := range record.Kinds {
 		// The total is unknown until the file has been read; until then the coordinator estimates it from the
