@@ -72,9 +72,12 @@ func (d *DB) ImportTask(ctx context.Context, t Task, rows []record.Row) (Written
 	// Taking row locks in key order means two tasks with overlapping keys wait for each other instead of
 	// deadlocking: neither can hold a key the other needs before it needs one the other holds. The sort is stable,
 	// so a key repeated within the chunk keeps its first line first, and that is the occurrence MySQL stores.
-	rows = slices.Clone(rows)
 	key := t.Kind.KeyIndex()
-	slices.SortStableFunc(rows, func(a, b record.Row) int { return strings.Compare(a.Fields[key], b.Fields[key]) })
+	byKey := func(a, b record.Row) int { return strings.Compare(a.Fields[key], b.Fields[key]) }
+	if !slices.IsSortedFunc(rows, byKey) { // files often come sorted by key already
+		rows = slices.Clone(rows)
+		slices.SortStableFunc(rows, byKey)
+	}
 
 	var lastErr error
 	for attempt := range txAttempts {
