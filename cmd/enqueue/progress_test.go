@@ -1,21 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"hpnorton/internal/coordinator"
 	"hpnorton/internal/record"
+	"hpnorton/internal/testenv"
 )
 
 // TestProgressBars drives the bars as a run does: an estimated total while a file is read, then the exact one,
 // then done. The last frame shows each file's rows done out of its total, and log lines survive the bars.
 func TestProgressBars(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out testenv.Buffer
 	pb := newProgressBars(&out)
 	pb.Update([]coordinator.FileProgress{
 		{Kind: record.Customers, Rows: 100, Enqueued: 300, Total: 1200},
@@ -49,22 +48,4 @@ func TestProgressBars(t *testing.T) {
 	if isTerminal(&out) {
 		t.Error("a buffer counts as a terminal")
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that the bars' goroutine writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +49,7 @@ func TestServesUntilCancelled(t *testing.T) {
 	testenv.Redis(t, ns)
 	dsn := testenv.MySQL(t, ns)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--concurrency", "1", "--ops", "127.0.0.1:0"}, &stderr)
@@ -89,22 +88,4 @@ func TestServesUntilCancelled(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that the worker's logger and the test may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
