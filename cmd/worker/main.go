@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"hpnorton/internal/cli"
+	"hpnorton/internal/ops"
 	"hpnorton/internal/worker"
 	"hpnorton/repo"
 )
@@ -39,7 +40,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	conn.AddFlags(fs)
 	concurrency := fs.Int("concurrency", defaultConcurrency, "tasks processed at once; 1 is linear mode (env HPNORTON_CONCURRENCY)")
 	poll := fs.Duration("poll", worker.DefaultPollInterval, "how often an idle worker looks for new tasks (env HPNORTON_POLL)")
-	ops := fs.String("ops", "", "serve profiling endpoints (net/http/pprof) on this `address`, such as 127.0.0.1:9090; off when empty (env HPNORTON_OPS)")
+	opsAddr := fs.String("ops", "", "serve profiling endpoints (net/http/pprof) on this `address`, such as 127.0.0.1:9090; off when empty (env HPNORTON_OPS)")
 	for name, env := range map[string]string{"concurrency": "HPNORTON_CONCURRENCY", "poll": "HPNORTON_POLL", "ops": "HPNORTON_OPS"} {
 		if err := cli.EnvDefault(fs, name, env); err != nil {
 			return err
@@ -61,8 +62,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if *ops != "" {
-		if err := cli.ServeOps(ctx, *ops, log); err != nil {
+	if *opsAddr != "" {
+		if err := ops.Serve(ctx, *opsAddr, log); err != nil {
 			return err
 		}
 	}
