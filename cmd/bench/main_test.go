@@ -22,12 +22,7 @@ func TestBenchSmallRun(t *testing.T) {
 	if _, err := exec.LookPath("mysqlimport"); err != nil {
 		t.Fatal("mysqlimport is not installed; it comes with Debian's mariadb-client")
 	}
-	bin := t.TempDir()
-	for _, c := range []string{"enqueue", "worker"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, c), "hpnorton/cmd/"+c).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", c, err, out)
-		}
-	}
+	bin := filepath.Dir(testenv.Build(t, "enqueue", "worker"))
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--bin", bin, "--rows", "300", "--runs", "1", "--redis", testenv.RedisURL(), "--prefix", ns}, &stdout, &stderr)
 	if code != cli.ExitOK {

@@ -29,7 +29,7 @@ import (
 // and leave the very same rows in MySQL.
 func TestParallelEqualsLinear(t *testing.T) {
 	t.Parallel()
-	worker := buildWorker(t)
+	worker := testenv.Build(t, "worker")
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
@@ -131,33 +131,6 @@ func dumpTables(t *testing.T, dsn string) map[string][][]string {
 		}
 	}
 	return out
-}
-
-var (
-	workerOnce sync.Once
-	workerBin  string
-	workerErr  error
-)
-
-// buildWorker compiles cmd/worker once for the package's tests and returns the binary's path.
-func buildWorker(t *testing.T) string {
-	t.Helper()
-	workerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hpnorton-worker-")
-		if err != nil {
-			workerErr = err
-			return
-		}
-		workerBin = filepath.Join(dir, "worker")
-		out, err := exec.Command("go", "build", "-o", workerBin, "hpnorton/cmd/worker").CombinedOutput()
-		if err != nil {
-			workerErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if workerErr != nil {
-		t.Fatal(workerErr)
-	}
-	return workerBin
 }
 
 // startWorker runs a worker process on the test's queue and database until the test ends, then stops it with

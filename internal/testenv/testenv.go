@@ -15,6 +15,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -136,4 +138,18 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Build compiles the named commands of cmd/ into one temporary folder, removed when the test ends, and returns
+// the path of the first.
+func Build(tb testing.TB, commands ...string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for _, c := range commands {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "hpnorton/cmd/"+c).CombinedOutput()
+		if err != nil {
+			tb.Fatalf("go build cmd/%s: %v\n%s", c, err, out)
+		}
+	}
+	return filepath.Join(dir, commands[0])
 }
