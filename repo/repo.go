@@ -146,17 +146,30 @@ func (d *DB) init(ctx context.Context) error {
 // addLineage adds import_run and import_line to tables created before they existed. CREATE TABLE IF NOT EXISTS
 // leaves an existing table as it is, and MySQL 8, unlike MariaDB, has no ADD COLUMN IF NOT EXISTS.
 func (d *DB) addLineage(ctx context.Context) error {
-	for _, k := range record.Kinds {
-		var n int
-		err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.columns
-			WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'import_run'`, k.Table()).Scan(&n)
-		if err != nil {
-			return fmt.Errorf("repo: inspect %s: %w", k.Table(), err)
+	// One look at the catalogue serves both tables, since Open runs at every command's start.
+	rows, err := d.db.QueryContext(ctx, `SELECT table_name FROM information_schema.columns
+		WHERE table_schema = DATABASE() AND column_name = 'import_run'`)
+	if err != nil {
+		return fmt.Errorf("repo: inspect the schema: %w", err)
+	}
+	has := map[string]bool{}
+	for rows.Next() {
+		var table string
+		if err := rows.Scan(&table); err != nil {
+			rows.Close()
+			return fmt.Errorf("repo: inspect the schema: %w", err)
 		}
-		if n > 0 {
+		has[table] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("repo: inspect the schema: %w", err)
+	}
+	for _, k := range record.Kinds {
+		if has[k.Table()] {
 			continue
 		}
-		_, err = d.db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(k.Table())+
+		_, err := d.db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(k.Table())+
 			" ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0")
 		if err != nil {
 			return fmt.Errorf("repo: add lineage columns to %s: %w", k.Table(), err)
