@@ -17,7 +17,7 @@ import (
 )
 
 // Handler runs import tasks: it validates a chunk, writes its good rows through repo, and records the outcome in
-// the run's ledger. Every field must be set.
+// the run's ledger. Every field but Finished must be set.
 type Handler struct {
 	Repo   *repo.DB
 	Ledger *ledger.Ledger
@@ -25,6 +25,8 @@ type Handler struct {
 	// Worker names this process in outcomes, as host:pid; Concurrency is its asynq concurrency.
 	Worker      string
 	Concurrency int
+	// Finished, when not nil, is told of every task's outcome once the ledger holds it, for metrics.
+	Finished func(record.Kind, ledger.Outcome)
 }
 
 // NewMux routes both import task types to h.
@@ -68,6 +70,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if err := h.Ledger.Record(ctx, p.RunID, k, o); err != nil {
 		return err
+	}
+	if h.Finished != nil {
+		h.Finished(k, o)
 	}
 	h.Logger.Info("task finished", "task", id, "file", p.File, "first_line", p.FirstLine,
 		"read", o.Read, "added", o.Added, "present", o.Present, "rejected", o.Rejected,

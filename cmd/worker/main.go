@@ -11,7 +11,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/hibiken/asynq"
+
 	"hpnorton/internal/cli"
+	"hpnorton/internal/metrics"
 	"hpnorton/internal/ops"
 	"hpnorton/internal/worker"
 	"hpnorton/repo"
@@ -40,7 +43,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	conn.AddFlags(fs)
 	concurrency := fs.Int("concurrency", defaultConcurrency, "tasks processed at once; 1 is linear mode (env HPNORTON_CONCURRENCY)")
 	poll := fs.Duration("poll", worker.DefaultPollInterval, "how often an idle worker looks for new tasks (env HPNORTON_POLL)")
-	opsAddr := fs.String("ops", "", "serve profiling endpoints (net/http/pprof) on this `address`, such as 127.0.0.1:9090; off when empty (env HPNORTON_OPS)")
+	opsAddr := fs.String("ops", "", "serve Prometheus metrics at /metrics and net/http/pprof at /debug/pprof/ on this `address`, such as 127.0.0.1:9090; off when empty (env HPNORTON_OPS)")
 	for name, env := range map[string]string{"concurrency": "HPNORTON_CONCURRENCY", "poll": "HPNORTON_POLL", "ops": "HPNORTON_OPS"} {
 		if err := cli.EnvDefault(fs, name, env); err != nil {
 			return err
@@ -62,11 +65,6 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if *opsAddr != "" {
-		if err := ops.Serve(ctx, *opsAddr, log); err != nil {
-			return err
-		}
-	}
 	rdb, err := cli.OpenRedis(ctx, conn.RedisURL)
 	if err != nil {
 		return err
@@ -78,7 +76,18 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	}
 	defer db.Close()
 
-	w, err := worker.Start(rdb, db, worker.Config{Concurrency: *concurrency, Queue: conn.Queue, PollInterval: *poll, Logger: log})
+	cfg := worker.Config{Concurrency: *concurrency, Queue: conn.Queue, PollInterval: *poll, Logger: log}
+	if *opsAddr != "" {
+		inspector := asynq.NewInspectorFromRedisClient(rdb) // shares rdb; closing it leaves rdb open
+		defer inspector.Close()
+		cfg.Metrics = metrics.New(inspector)
+		addr, err := ops.Serve(ctx, *opsAddr, ops.Endpoints(cfg.Metrics.Handler()), log)
+		if err != nil {
+			return fmt.Errorf("operations address: %w", err)
+		}
+		log.Info("operations endpoints", "metrics", ops.URL(addr, "/metrics"), "pprof", ops.URL(addr, "/debug/pprof/"))
+	}
+	w, err := worker.Start(rdb, db, cfg)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func TestServesUntilCancelled(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The operations address serves the Go profiler.
+	// The operations address serves the Go profiler…
 	m := regexp.MustCompile(`pprof=(http://\S+)`).FindStringSubmatch(stderr.String())
 	if m == nil {
 		t.Fatalf("log names no pprof address:\n%s", stderr.String())
@@ -73,6 +73,20 @@ func TestServesUntilCancelled(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
 		t.Errorf("GET %sgoroutine = %d %.100q, want the goroutine profile", m[1], resp.StatusCode, body)
+	}
+	// And the Prometheus metrics.
+	m = regexp.MustCompile(`metrics=(http://\S+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("log names no metrics address:\n%s", stderr.String())
+	}
+	resp, err = http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("GET %s = %d %.100q, want Prometheus metrics", m[1], resp.StatusCode, body)
 	}
 	cancel()
 	select {

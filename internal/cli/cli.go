@@ -46,9 +46,14 @@ type Conn struct {
 // AddFlags registers --redis, --mysql, --queue and --log-format on fs, with defaults from HPNORTON_REDIS_URL,
 // HPNORTON_MYSQL_DSN, HPNORTON_QUEUE and HPNORTON_LOG_FORMAT.
 func (c *Conn) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.RedisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), DefaultRedisURL), "Redis `URL` holding the queue and the results (env HPNORTON_REDIS_URL)")
+	c.AddRedisFlags(fs)
 	fs.StringVar(&c.MySQLDSN, "mysql", cmp.Or(os.Getenv("HPNORTON_MYSQL_DSN"), DefaultMySQLDSN), "MySQL `DSN` to import into; the database is created if absent (env HPNORTON_MYSQL_DSN)")
 	fs.StringVar(&c.Queue, "queue", cmp.Or(os.Getenv("HPNORTON_QUEUE"), DefaultQueue), "asynq `queue` the import tasks travel on (env HPNORTON_QUEUE)")
+}
+
+// AddRedisFlags registers only --redis and --log-format, for a command that needs no MySQL.
+func (c *Conn) AddRedisFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.RedisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), DefaultRedisURL), "Redis `URL` holding the queue and the results (env HPNORTON_REDIS_URL)")
 	fs.StringVar(&c.LogFormat, "log-format", cmp.Or(os.Getenv("HPNORTON_LOG_FORMAT"), "text"), "log `format` on standard error: text or json (env HPNORTON_LOG_FORMAT)")
 }
 

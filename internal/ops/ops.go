@@ -1,5 +1,6 @@
-// Package ops serves a worker's operations endpoints: net/http/pprof under /debug/pprof/. It is a package of its
-// own so that only the commands that serve them link net/http.
+// Package ops serves HTTP beside a command's work: a worker's operations endpoints (net/http/pprof and Prometheus
+// metrics) and the web monitor. It is a package of its own so that only the commands that serve HTTP link
+// net/http.
 package ops
 
 import (
@@ -13,29 +14,41 @@ import (
 	"time"
 )
 
-// Serve serves the operations endpoints on addr until ctx ends: net/http/pprof under /debug/pprof/. It returns
-// once the listener is bound, so a bad address fails the command at start.
-func Serve(ctx context.Context, addr string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("operations address: %w", err)
-	}
+// Endpoints returns a worker's operations handler: net/http/pprof under /debug/pprof/ and metrics, when not nil,
+// at /metrics.
+func Endpoints(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", httppprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if metrics != nil {
+		mux.Handle("/metrics", metrics)
+	}
+	return mux
+}
+
+// Serve serves h on addr until ctx ends and returns the address it listens on. It returns once the listener is
+// bound, so a bad or busy address fails the command at start rather than in a log line later.
+func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	// No WriteTimeout: a CPU profile or trace streams for as long as the client asked.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("operations server stopped", "err", err)
+			log.Error("HTTP server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
-	log.Info("operations endpoints", "pprof", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return nil
+	return ln.Addr(), nil
 }
+
+// URL is the http URL of path on addr.
+func URL(addr net.Addr, path string) string { return fmt.Sprintf("http://%s%s", addr, path) }

@@ -15,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/ledger"
+	"hpnorton/internal/metrics"
+	"hpnorton/internal/record"
 	"hpnorton/repo"
 	"hpnorton/tasks"
 )
@@ -34,6 +36,8 @@ type Config struct {
 	// ShutdownTimeout bounds how long Shutdown waits for running tasks before returning them to the queue; zero
 	// means asynq's default of 8 seconds.
 	ShutdownTimeout time.Duration
+	// Metrics, when not nil, counts the worker's rows and times its tasks.
+	Metrics *metrics.Metrics
 	// Logger receives one line per finished task and asynq's own messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -79,7 +83,12 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 		}),
 	})
 	h := &tasks.Handler{Repo: db, Ledger: ledger.New(rdb), Logger: log, Worker: name, Concurrency: cfg.Concurrency}
-	if err := srv.Start(tasks.NewMux(h)); err != nil {
+	mux := tasks.NewMux(h)
+	if m := cfg.Metrics; m != nil {
+		h.Finished = func(k record.Kind, o ledger.Outcome) { m.Rows(k.String(), o.Added, o.Present, o.Rejected, o.Redelivered) }
+		mux.Use(m.Middleware)
+	}
+	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	log.Info("worker started", "queue", cfg.Queue, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)

@@ -1,0 +1,72 @@
+// Command monitor serves the asynq web monitor for the import queues: pending, active and finished tasks, the
+// running workers and the throughput, read from the Redis the workers share. Open its address in a browser.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/monitor"
+	"hpnorton/internal/ops"
+)
+
+// DefaultAddr is where the monitor listens unless told otherwise: this machine only, since the UI can delete tasks.
+const DefaultAddr = "127.0.0.1:8080"
+
+const synopsis = "monitor [flags]"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run serves until ctx is cancelled and returns the exit status.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("monitor", flag.ContinueOnError)
+	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return serve(ctx, fs, args, stderr) }))
+}
+
+func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	var conn cli.Conn
+	conn.AddRedisFlags(fs)
+	addr := fs.String("addr", DefaultAddr, "serve the monitor on this `address`; 0.0.0.0:8080 opens it to other machines (env HPNORTON_MONITOR_ADDR)")
+	readOnly := fs.Bool("read-only", false, "show the queues without the buttons that pause them or delete tasks (env HPNORTON_MONITOR_READ_ONLY)")
+	for name, env := range map[string]string{"addr": "HPNORTON_MONITOR_ADDR", "read-only": "HPNORTON_MONITOR_READ_ONLY"} {
+		if err := cli.EnvDefault(fs, name, env); err != nil {
+			return err
+		}
+	}
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &cli.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	log, err := cli.NewLogger(stderr, conn.LogFormat)
+	if err != nil {
+		return err
+	}
+	rdb, err := cli.OpenRedis(ctx, conn.RedisURL) // fails now, with a clear message, if Redis does not answer
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	h := monitor.New(rdb.Options(), *readOnly)
+	defer h.Close()
+	bound, err := ops.Serve(ctx, *addr, h, log)
+	if err != nil {
+		return fmt.Errorf("monitor address: %w", err)
+	}
+	log.Info("monitor serving", "url", ops.URL(bound, "/"), "read_only", *readOnly)
+	<-ctx.Done()
+	log.Info("monitor stopped")
+	return nil
+}
