@@ -7,7 +7,7 @@ DATA        ?= testdata
 ROWS        ?= 300000
 RUNS        ?= 5
 
-.PHONY: build run test lint bench bench-e2e testdata
+.PHONY: build run test lint bench bench-e2e testdata screenshot
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -35,3 +35,7 @@ bench-e2e: build
 # Regenerates the shipped sample data; TestShippedTestdata keeps it equal to this output.
 testdata:
 	$(GO) run ./cmd/gendata -rows 1000 testdata
+
+# docs/monitor.png and docs/monitor-queue.png: the web monitor in headless Chromium during a real run.
+screenshot:
+	scripts/monitor-screenshot

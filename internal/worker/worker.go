@@ -85,7 +85,9 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	h := &tasks.Handler{Repo: db, Ledger: ledger.New(rdb), Logger: log, Worker: name, Concurrency: cfg.Concurrency}
 	mux := tasks.NewMux(h)
 	if m := cfg.Metrics; m != nil {
-		h.Finished = func(k record.Kind, o ledger.Outcome) { m.Rows(k.String(), o.Added, o.Present, o.Rejected, o.Redelivered) }
+		h.Finished = func(k record.Kind, o ledger.Outcome) {
+			m.Rows(k.String(), o.Added, o.Present, o.Rejected, o.Redelivered)
+		}
 		mux.Use(m.Middleware)
 	}
 	if err := srv.Start(mux); err != nil {
