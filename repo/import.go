@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -49,15 +50,27 @@ type Task struct {
 	Kind  record.Kind
 }
 
-// Written is what ImportTask did with a task's rows.
+// Written is what ImportTask did with a task's rows. Every row is either added, present or a duplicate.
 type Written struct {
-	// Added counts rows newly inserted, Present rows whose key was already in the table. A present row from an
-	// earlier run is left alone; one stored by this run from a later line of the file is replaced, so that the
-	// first occurrence of a key wins.
+	// Added counts rows this task stored, Present rows whose key an earlier run stored; those are left alone.
 	Added, Present int
-	// Redelivered is true when an earlier delivery of the same task had already committed; Added and Present are
-	// then that delivery's counts, and nothing was written now.
+	// Duplicates are rows whose key the run's file holds on an earlier line; the earliest line is the one stored.
+	// When this task's row replaced a later line that another task had stored, the duplicate is that later line:
+	// it lies outside this task's rows.
+	Duplicates []Duplicate
+	// Displaced counts those replacements. The task that stored the later line counted it as added, so the run's
+	// added rows are the sum of Added less the sum of Displaced, whatever order the tasks ran in.
+	Displaced int
+	// Redelivered is true when an earlier delivery of the same task had already committed; the counts are then
+	// that delivery's, and nothing was written now.
 	Redelivered bool
+}
+
+// Duplicate is a line whose key the file held first on FirstLine. FirstLine is the earliest line this task saw;
+// when a key occurs three times or more and tasks run out of order, the run's report settles the first of all.
+type Duplicate struct {
+	Line, FirstLine int
+	Key             string
 }
 
 // ImportTask inserts the rows of one task that are not yet present, together with the task's record, in one
@@ -78,6 +91,7 @@ func (d *DB) ImportTask(ctx context.Context, t Task, rows []record.Row) (Written
 		rows = slices.Clone(rows)
 		slices.SortStableFunc(rows, byKey)
 	}
+	rows, dups := dropRepeats(rows, key)
 
 	var lastErr error
 	for attempt := range txAttempts {
@@ -88,7 +102,7 @@ func (d *DB) ImportTask(ctx context.Context, t Task, rows []record.Row) (Written
 			case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
 			}
 		}
-		w, err := d.importOnce(ctx, t, rows)
+		w, err := d.importOnce(ctx, t, rows, dups)
 		if err == nil || !retryable(err) {
 			return w, err
 		}
@@ -102,7 +116,29 @@ func retryable(err error) bool {
 	return errors.As(err, &merr) && (merr.Number == errDeadlock || merr.Number == errLockWait)
 }
 
-func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row) (w Written, err error) {
+// dropRepeats removes the rows whose key an earlier row of the sorted chunk holds. The sort was stable, so the row
+// kept is the one from the lowest line. The caller's slice is left as it was.
+func dropRepeats(rows []record.Row, key int) ([]record.Row, []Duplicate) {
+	i := 1
+	for i < len(rows) && rows[i].Fields[key] != rows[i-1].Fields[key] {
+		i++
+	}
+	if i >= len(rows) {
+		return rows, nil // the usual case: no key repeats within the chunk
+	}
+	kept := slices.Clone(rows[:i])
+	var dups []Duplicate
+	for _, r := range rows[i:] {
+		if last := kept[len(kept)-1]; last.Fields[key] == r.Fields[key] {
+			dups = append(dups, Duplicate{Line: r.Line, FirstLine: last.Line, Key: r.Fields[key]})
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, dups
+}
+
+func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row, dups []Duplicate) (w Written, err error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: begin: %w", err)
@@ -136,12 +172,19 @@ func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row) (w Writt
 		return Written{}, err
 	}
 	w.Present = len(rows) - w.Added
+	w.Duplicates = slices.Clone(dups)
 	if w.Present > 0 {
-		if err = keepFirst(ctx, tx, t, rows); err != nil {
+		if err = keepFirst(ctx, tx, t, rows, &w); err != nil {
 			return Written{}, err
 		}
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, finished_at = NOW(6) WHERE task_id = ?", w.Added, w.Present, t.ID)
+	slices.SortFunc(w.Duplicates, func(a, b Duplicate) int { return a.Line - b.Line })
+	dupJSON, err := encodeDuplicates(w.Duplicates)
+	if err != nil {
+		return Written{}, err
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, displaced = ?, duplicates = ?, finished_at = NOW(6) WHERE task_id = ?",
+		w.Added, w.Present, w.Displaced, dupJSON, t.ID)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
 	}
@@ -154,11 +197,50 @@ func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row) (w Writt
 // committed returns the counts an earlier delivery of the task recorded.
 func (d *DB) committed(ctx context.Context, taskID string) (Written, error) {
 	w := Written{Redelivered: true}
-	err := d.db.QueryRowContext(ctx, "SELECT added, present FROM import_tasks WHERE task_id = ?", taskID).Scan(&w.Added, &w.Present)
+	var dups sql.NullString
+	err := d.db.QueryRowContext(ctx, "SELECT added, present, displaced, duplicates FROM import_tasks WHERE task_id = ?", taskID).
+		Scan(&w.Added, &w.Present, &w.Displaced, &dups)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: read task %s: %w", taskID, err)
 	}
+	if w.Duplicates, err = decodeDuplicates(dups.String); err != nil {
+		return Written{}, fmt.Errorf("repo: read task %s: %w", taskID, err)
+	}
 	return w, nil
+}
+
+// encodeDuplicates lays out a task's duplicates for import_tasks as JSON [[line, first line, key], ...]; NULL
+// when there are none, which is nearly always.
+func encodeDuplicates(dups []Duplicate) (any, error) {
+	if len(dups) == 0 {
+		return nil, nil
+	}
+	out := make([][3]any, len(dups))
+	for i, d := range dups {
+		out[i] = [3]any{d.Line, d.FirstLine, d.Key}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("repo: encode duplicates: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeDuplicates(s string) ([]Duplicate, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var raw [][3]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, fmt.Errorf("decode duplicates: %w", err)
+	}
+	dups := make([]Duplicate, len(raw))
+	for i, r := range raw {
+		if err := errors.Join(json.Unmarshal(r[0], &dups[i].Line), json.Unmarshal(r[1], &dups[i].FirstLine), json.Unmarshal(r[2], &dups[i].Key)); err != nil {
+			return nil, fmt.Errorf("decode duplicates: %w", err)
+		}
+	}
+	return dups, nil
 }
 
 // columnList is the kind's columns followed by the lineage columns, as an INSERT or LOAD DATA lists them.
@@ -341,13 +423,15 @@ func insertBatch(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row) (in
 // keysPerLookup bounds the keys of one SELECT … IN list in keepFirst.
 const keysPerLookup = 1000
 
-// keepFirst settles keys that this run's file holds more than once, across tasks. Tasks run in any order, so a
-// later line of the file may have stored a key before an earlier line's task ran. Such a row is replaced by this
-// task's, which comes from an earlier line. Whatever the order, the first occurrence wins, as in linear mode.
+// keepFirst settles keys that this run's file holds more than once, across tasks; Load or INSERT IGNORE has
+// counted each such row as present. Tasks run in any order, so a later line of the file may have stored a key
+// before this task's earlier line ran. Such a row is replaced by this task's and the later line becomes the
+// duplicate; a key stored from an earlier line makes this task's row the duplicate. Whatever the order, the first
+// occurrence is stored and every other one is reported once, as in linear mode.
 //
-// The UPDATE tests the stored line again under the row's lock, so two tasks settling the same key at once cannot
-// undo each other: the lowest line wins.
-func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row) error {
+// The lookup locks the rows it reads (FOR UPDATE), so another task cannot change a stored line between the look
+// and the replacement. The keys are sorted, so the locks are taken in key order, as the load took its own.
+func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row, w *Written) error {
 	k := t.Kind
 	cols := k.Columns()
 	table, key := quoteIdent(k.Table()), quoteIdent(cols[k.KeyIndex()].Name)
@@ -355,7 +439,7 @@ func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row) error
 	for _, c := range cols {
 		set.WriteString(quoteIdent(c.Name) + " = ?, ")
 	}
-	update := "UPDATE " + table + " SET " + set.String() + "import_line = ? WHERE " + key + " = ? AND import_run = ? AND import_line > ?"
+	update := "UPDATE " + table + " SET " + set.String() + "import_line = ? WHERE " + key + " = ? AND import_run = ? AND import_line = ?"
 
 	for len(rows) > 0 {
 		batch := rows[:min(len(rows), keysPerLookup)]
@@ -365,25 +449,33 @@ func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row) error
 			args = append(args, r.Key(k))
 		}
 		q := "SELECT " + key + ", import_line FROM " + table + " WHERE import_run = ? AND " + key +
-			" IN (" + strings.Repeat("?, ", len(batch)-1) + "?)"
+			" IN (" + strings.Repeat("?, ", len(batch)-1) + "?) FOR UPDATE"
 		stored, err := storedLines(ctx, tx, q, args)
 		if err != nil {
 			return fmt.Errorf("repo: task %s: look up repeated keys: %w", t.ID, err)
 		}
 		for _, r := range batch {
 			line, ok := stored[r.Key(k)]
-			if !ok || line <= int64(r.Line) {
+			switch {
+			case !ok || line == int64(r.Line): // from an earlier run, or this row itself
+				continue
+			case line < int64(r.Line):
+				w.Present--
+				w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, FirstLine: int(line), Key: r.Key(k)})
 				continue
 			}
 			args := make([]any, 0, len(cols)+4)
 			for _, f := range r.Fields {
 				args = append(args, f)
 			}
-			args = append(args, r.Line, r.Key(k), t.RunNo, r.Line)
+			args = append(args, r.Line, r.Key(k), t.RunNo, line)
 			if _, err := tx.ExecContext(ctx, update, args...); err != nil {
 				return fmt.Errorf("repo: task %s: keep line %d of key %q: %w", t.ID, r.Line, r.Key(k), err)
 			}
-			stored[r.Key(k)] = int64(r.Line)
+			w.Present--
+			w.Added++
+			w.Displaced++
+			w.Duplicates = append(w.Duplicates, Duplicate{Line: int(line), FirstLine: r.Line, Key: r.Key(k)})
 		}
 	}
 	return nil

@@ -129,7 +129,7 @@ func (d *DB) init(ctx context.Context) error {
 			return fmt.Errorf("repo: create schema: %w", err)
 		}
 	}
-	if err := d.addLineage(ctx); err != nil {
+	if err := d.migrate(ctx); err != nil {
 		return err
 	}
 	var localInfile bool
@@ -143,36 +143,42 @@ func (d *DB) init(ctx context.Context) error {
 	return nil
 }
 
-// addLineage adds import_run and import_line to tables created before they existed. CREATE TABLE IF NOT EXISTS
-// leaves an existing table as it is, and MySQL 8, unlike MariaDB, has no ADD COLUMN IF NOT EXISTS.
-func (d *DB) addLineage(ctx context.Context) error {
-	// One look at the catalogue serves both tables, since Open runs at every command's start.
-	rows, err := d.db.QueryContext(ctx, `SELECT table_name FROM information_schema.columns
-		WHERE table_schema = DATABASE() AND column_name = 'import_run'`)
+// migrations add columns to tables created before the columns existed. CREATE TABLE IF NOT EXISTS leaves an
+// existing table as it is, and MySQL 8, unlike MariaDB, has no ADD COLUMN IF NOT EXISTS. Each is keyed by its
+// table and the first column it adds; the definitions repeat schema.sql's.
+var migrations = []struct{ table, column, alter string }{
+	{"customers", "import_run", "ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0"},
+	{"products", "import_run", "ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0"},
+	{"import_tasks", "displaced", "ADD COLUMN displaced INT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN duplicates MEDIUMTEXT NULL"},
+}
+
+// migrate runs the migrations whose column is missing.
+func (d *DB) migrate(ctx context.Context) error {
+	// One look at the catalogue serves every table, since Open runs at every command's start.
+	rows, err := d.db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
+		WHERE table_schema = DATABASE() AND column_name IN ('import_run', 'displaced')`)
 	if err != nil {
 		return fmt.Errorf("repo: inspect the schema: %w", err)
 	}
-	has := map[string]bool{}
+	has := map[[2]string]bool{}
 	for rows.Next() {
-		var table string
-		if err := rows.Scan(&table); err != nil {
+		var table, column string
+		if err := rows.Scan(&table, &column); err != nil {
 			rows.Close()
 			return fmt.Errorf("repo: inspect the schema: %w", err)
 		}
-		has[table] = true
+		has[[2]string{table, column}] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("repo: inspect the schema: %w", err)
 	}
-	for _, k := range record.Kinds {
-		if has[k.Table()] {
+	for _, m := range migrations {
+		if has[[2]string{m.table, m.column}] {
 			continue
 		}
-		_, err := d.db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(k.Table())+
-			" ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0")
-		if err != nil {
-			return fmt.Errorf("repo: add lineage columns to %s: %w", k.Table(), err)
+		if _, err := d.db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(m.table)+" "+m.alter); err != nil {
+			return fmt.Errorf("repo: add %s to %s: %w", m.column, m.table, err)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"hpnorton/internal/record"
 	"hpnorton/internal/testenv"
@@ -275,7 +276,7 @@ func TestImportTaskOverlappingKeysInParallel(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				added += w.Added
+				added += w.Added - w.Displaced
 				mu.Unlock()
 			})
 		}
@@ -416,13 +417,32 @@ func TestFirstOccurrenceWins(t *testing.T) {
 			if _, err := b.db.db.ExecContext(b.ctx, "DELETE FROM products"); err != nil {
 				t.Fatal(err)
 			}
-			added := 0
+			added, present := 0, 0
+			dups := map[int]string{} // line → key
 			for _, c := range order {
-				w, err := b.db.ImportTask(b.ctx, b.task(t, runID, record.Products, chunks[c][0].Line), chunks[c])
+				task := b.task(t, runID, record.Products, chunks[c][0].Line)
+				w, err := b.db.ImportTask(b.ctx, task, chunks[c])
 				if err != nil {
 					t.Fatal(err)
 				}
-				added += w.Added
+				// A second delivery writes nothing and reports exactly what the first did.
+				again, err := b.db.ImportTask(b.ctx, task, chunks[c])
+				w.Redelivered = true
+				if diff := cmp.Diff(w, again, cmpopts.EquateEmpty()); err != nil || diff != "" {
+					t.Fatalf("order %v chunk %d: redelivery differs (-first, +again), %v:\n%s", order, c, err, diff)
+				}
+				added += w.Added - w.Displaced
+				present += w.Present
+				for _, d := range w.Duplicates {
+					if _, twice := dups[d.Line]; twice {
+						t.Errorf("order %v: line %d reported twice", order, d.Line)
+					}
+					dups[d.Line] = d.Key
+				}
+			}
+			// Every line but the first of each key is a duplicate, reported once, whatever the order.
+			if diff := cmp.Diff(map[int]string{5: "P1", 8: "P1", 9: "P2", 10: "P2"}, dups); diff != "" || present != 0 {
+				t.Errorf("order %v: present %d, want 0; duplicates (-want, +got):\n%s", order, present, diff)
 			}
 			got := map[string]string{}
 			rows, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, description FROM products")
@@ -444,7 +464,7 @@ func TestFirstOccurrenceWins(t *testing.T) {
 		}
 		// A later run finds the keys present and leaves them alone, whatever its lines.
 		w, err := b.db.ImportTask(b.ctx, b.task(t, "later", record.Products, 2), []record.Row{{Line: 2, Fields: []string{"P2", "later", "t", "1"}}})
-		if err != nil || w != (Written{Present: 1}) {
+		if diff := cmp.Diff(Written{Present: 1}, w); err != nil || diff != "" {
 			t.Fatalf("later run = %+v, %v; want 1 present", w, err)
 		}
 		var d string

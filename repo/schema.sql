@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS import_tasks (
     kind        VARCHAR(16)  NOT NULL,
     added       INT UNSIGNED NOT NULL DEFAULT 0,
     present     INT UNSIGNED NOT NULL DEFAULT 0,
+    -- Rows of this run that another task had stored from a later line, and this task replaced (repo.Written).
+    displaced   INT UNSIGNED NOT NULL DEFAULT 0,
+    -- The task's rows whose key the file held on an earlier line, as JSON [[line, first line, key], ...].
+    duplicates  MEDIUMTEXT   NULL,
     finished_at TIMESTAMP(6) NULL,
     PRIMARY KEY (task_id),
     KEY import_tasks_run (run_id)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -56,13 +57,19 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	read := len(rows) + len(problems)
+	for _, d := range w.Duplicates {
+		problems = append(problems, k.Duplicate(p.File, d.Line, d.Key, d.FirstLine))
+	}
+	slices.SortStableFunc(problems, func(a, b record.Problem) int { return a.Line - b.Line })
 	o := ledger.Outcome{
 		TaskID:      id,
 		FirstLine:   p.FirstLine,
-		Read:        len(rows) + len(problems),
+		Read:        read,
 		Added:       w.Added,
 		Present:     w.Present,
 		Rejected:    len(problems),
+		Displaced:   w.Displaced,
 		Problems:    problems,
 		Worker:      h.Worker,
 		Concurrency: h.Concurrency,

@@ -50,16 +50,26 @@ func TestParallelEqualsLinear(t *testing.T) {
 			}
 			var wantRep coordinator.Report
 			var wantRows map[string][][]string
+			var wantRejects string
 			for i, s := range setups {
-				rep, rows := importWithProcesses(t, worker, s.processes, s.concurrency, earlier, input)
+				rep, rows, rejects := importWithProcesses(t, worker, s.processes, s.concurrency, earlier, input)
 				wantMode := map[bool]string{true: "linear", false: "parallel"}[s.concurrency == 1 && s.processes == 1]
 				if rep.Mode != wantMode {
 					t.Errorf("%s: mode %q, want %q", s.name, rep.Mode, wantMode)
 				}
 				if i == 0 {
-					wantRep, wantRows = rep, rows
+					wantRep, wantRows, wantRejects = rep, rows, rejects
 					if rep.Files[0].Rejected == 0 || rep.Files[0].Present == 0 || rep.Files[0].Before == 0 {
 						t.Fatalf("the random input should have rejected, present and earlier rows: %+v", rep.Files[0])
+					}
+					lines := strings.Count(rejects, "\n") - 1 // less the header
+					if dups := strings.Count(rejects, "repeats the key of line"); dups == 0 || lines != rep.ProblemCount {
+						t.Fatalf("the rejects file lists %d problems of %d, %d of them repeated keys; want all, and some repeats", lines, rep.ProblemCount, dups)
+					}
+					for _, f := range rep.Files {
+						if f.Read != f.Added+f.Present+f.Rejected {
+							t.Errorf("%s: read %d != added %d + present %d + rejected %d", f.File, f.Read, f.Added, f.Present, f.Rejected)
+						}
 					}
 					continue
 				}
@@ -67,6 +77,9 @@ func TestParallelEqualsLinear(t *testing.T) {
 				if diff := cmp.Diff(wantRep, rep, ignore, cmpopts.IgnoreFields(coordinator.File{}, "Seconds"),
 					cmpopts.IgnoreFields(coordinator.Tuple{}, "Seconds")); diff != "" {
 					t.Errorf("%s: report differs from linear mode (-linear, +parallel):\n%s", s.name, diff)
+				}
+				if diff := cmp.Diff(wantRejects, rejects); diff != "" {
+					t.Errorf("%s: rejects file differs from linear mode (-linear, +parallel):\n%s", s.name, diff)
 				}
 				if diff := cmp.Diff(wantRows, rows); diff != "" {
 					t.Errorf("%s: MySQL content differs from linear mode (-linear, +parallel):\n%s", s.name, diff)
@@ -78,7 +91,7 @@ func TestParallelEqualsLinear(t *testing.T) {
 
 // importWithProcesses starts worker processes on a fresh database and queue, imports earlier and then input with
 // small chunks, and returns the report of the second run and every stored row.
-func importWithProcesses(t *testing.T, worker string, processes, concurrency int, earlier, input string) (coordinator.Report, map[string][][]string) {
+func importWithProcesses(t *testing.T, worker string, processes, concurrency int, earlier, input string) (coordinator.Report, map[string][][]string, string) {
 	t.Helper()
 	ns := testenv.Namespace(t)
 	testenv.Redis(t, ns) // cleans the queue's keys up after the test
@@ -88,14 +101,19 @@ func importWithProcesses(t *testing.T, worker string, processes, concurrency int
 	}
 	b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn}
 	var rep coordinator.Report
+	rejects := filepath.Join(t.TempDir(), "rejects.csv")
 	for _, dir := range []string{earlier, input} {
-		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", "17", dir)
+		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", "17", "--rejects", rejects, dir)
 		if code != 1 {
 			t.Fatalf("enqueue %s = %d, want 1 (rows rejected)\n%s", dir, code, stderr)
 		}
 		rep = decode(t, stdout)
 	}
-	return rep, dumpTables(t, dsn)
+	b2, err := os.ReadFile(rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, dumpTables(t, dsn), string(b2)
 }
 
 // dumpTables reads every imported row, lineage line included, in key order. The run number is left out: each

@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 
@@ -18,6 +21,7 @@ import (
 	"hpnorton/internal/cli"
 	"hpnorton/internal/coordinator"
 	"hpnorton/internal/ledger"
+	"hpnorton/internal/record"
 	"hpnorton/repo"
 )
 
@@ -51,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.ExitOK
 }
 
-func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (*coordinator.Report, error) {
+func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (rep *coordinator.Report, err error) {
 	var conn cli.Conn
 	conn.AddFlags(fs)
 	var cfg coordinator.Config
@@ -61,6 +65,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", coordinator.DefaultMaxQueued, "most `tasks` queued and not yet finished; reading pauses there, which bounds Redis memory")
 	quiet := fs.Bool("quiet", false, "no live progress, even on a terminal")
+	rejectsPath := fs.String("rejects", "", "write every rejected row to `file` as CSV: file,line,column,value,reason")
 	cpuProfile := fs.String("cpuprofile", "", "write the enqueuer's CPU profile to `file`")
 	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
@@ -80,6 +85,14 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		cfg.Dir = fs.Arg(0)
 	}
 	cfg.Queue = conn.Queue
+	var rejects *os.File
+	if *rejectsPath != "" {
+		// Created now, so that a path that cannot be written fails the command before any work.
+		if rejects, err = os.Create(*rejectsPath); err != nil {
+			return nil, &cli.UsageError{Msg: fmt.Sprintf("--rejects: %v", err)}
+		}
+		defer rejects.Close()
+	}
 	logOut := stderr
 	var bars *progressBars
 	if !*quiet && isTerminal(stderr) {
@@ -115,18 +128,39 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	defer inspector.Close()
 
-	rep, err := coordinator.Run(ctx, coordinator.Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}, cfg)
+	rep, err = coordinator.Run(ctx, coordinator.Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}, cfg)
 	if bars != nil {
 		bars.Close() // the bars stop before the results print below them
 	}
 	if err != nil {
 		return nil, err
 	}
+	if rejects != nil {
+		if err := errors.Join(writeRejects(rejects, rep.AllProblems), rejects.Close()); err != nil {
+			return nil, fmt.Errorf("--rejects %s: %w", *rejectsPath, err)
+		}
+	}
 	if *asJSON {
 		// One line, byte for byte what the results key holds.
 		return rep, json.NewEncoder(stdout).Encode(rep)
 	}
 	return rep, printTable(stdout, rep)
+}
+
+// writeRejects writes the rejects file: a header, then one CSV record per problem. A problem with a whole file has
+// line 0 and empty column and value.
+func writeRejects(out io.Writer, problems []record.Problem) error {
+	w := csv.NewWriter(out)
+	if err := w.Write([]string{"file", "line", "column", "value", "reason"}); err != nil {
+		return err
+	}
+	for _, p := range problems {
+		if err := w.Write([]string{p.File, strconv.Itoa(p.Line), p.Column, p.Value, p.Reason}); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
 }
 
 // printTable writes the report for a person: the tuples first, then the per-file account and the first problems.

@@ -481,16 +481,16 @@ func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []i
 			rep.Problems = append(rep.Problems, record.Problem{File: k.FileName(), Reason: f.Error})
 			rep.ProblemCount++
 		}
-		slices.SortFunc(outcomes, func(a, b ledger.Outcome) int { return a.FirstLine - b.FirstLine })
+		var problems []record.Problem
 		for _, o := range outcomes {
 			f.Read += int64(o.Read)
-			f.Added += int64(o.Added)
+			f.Added += int64(o.Added - o.Displaced)
 			f.Present += int64(o.Present)
 			f.Rejected += int64(o.Rejected)
 			if o.Redelivered {
 				f.Redelivered++
 			}
-			rep.Problems = append(rep.Problems, o.Problems...)
+			problems = append(problems, o.Problems...)
 			rep.ProblemCount += o.Rejected
 			u := workers[o.Worker]
 			if u == nil {
@@ -499,11 +499,15 @@ func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []i
 			}
 			u.Tasks++
 		}
+		settleDuplicates(k, problems)
+		slices.SortStableFunc(problems, func(a, b record.Problem) int { return a.Line - b.Line })
+		rep.Problems = append(rep.Problems, problems...)
 		rep.Files = append(rep.Files, f)
 		rep.Results = append(rep.Results, Tuple{Processed: f.Added, Before: f.Before, After: f.After, Seconds: f.Seconds})
 	}
+	rep.AllProblems = rep.Problems
 	if len(rep.Problems) > maxListedProblems {
-		rep.Problems = rep.Problems[:maxListedProblems]
+		rep.Problems = rep.Problems[:maxListedProblems:maxListedProblems]
 	}
 	for _, u := range workers {
 		rep.Workers = append(rep.Workers, *u)
@@ -515,6 +519,27 @@ func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []i
 	}
 	rep.Seconds = seconds(time.Since(start))
 	return rep, nil
+}
+
+// settleDuplicates names the first occurrence in every duplicate problem of a file. A task reports the earliest
+// line it saw; when a key occurs three times or more and tasks ran out of order, that may itself be a duplicate
+// another task found later. Every line of a key but the stored one is reported, so the lowest line any report of
+// the key names is the first occurrence, as linear mode would have named it.
+func settleDuplicates(k record.Kind, problems []record.Problem) {
+	first := map[string]int{}
+	for _, p := range problems {
+		if p.FirstLine == 0 {
+			continue
+		}
+		if f, ok := first[p.Value]; !ok || p.FirstLine < f {
+			first[p.Value] = p.FirstLine
+		}
+	}
+	for i, p := range problems {
+		if p.FirstLine != 0 && first[p.Value] != p.FirstLine {
+			problems[i] = k.Duplicate(p.File, p.Line, p.Value, first[p.Value])
+		}
+	}
 }
 
 // seconds rounds a duration to microseconds, as seconds. A run always takes some time, so the result is positive.

@@ -82,9 +82,11 @@ type Report struct {
 	// them all.
 	Problems     []record.Problem `json:"problems,omitempty"`
 	ProblemCount int              `json:"problem_count"`
-	Queue        string           `json:"queue"`
-	StartedAt    time.Time        `json:"started_at"`
-	Seconds      float64          `json:"seconds"`
+	// AllProblems lists every rejected record and file problem, in the same order, for the rejects file.
+	AllProblems []record.Problem `json:"-"`
+	Queue       string           `json:"queue"`
+	StartedAt   time.Time        `json:"started_at"`
+	Seconds     float64          `json:"seconds"`
 }
 
 // Clean reports whether every file was read and every record landed or was already present.

@@ -113,6 +113,16 @@ type Problem struct {
 	Column string `json:"column,omitempty"`
 	Value  string `json:"value,omitempty"`
 	Reason string `json:"reason"`
+	// FirstLine, for a key the file repeats, is the line of the key's first occurrence, which is the one stored.
+	FirstLine int `json:"first_line,omitempty"`
+}
+
+// Duplicate is the problem of a record on line whose key the file already held on firstLine.
+func (k Kind) Duplicate(file string, line int, key string, firstLine int) Problem {
+	return Problem{
+		File: file, Line: line, Column: k.Columns()[k.KeyIndex()].Name, Value: key, FirstLine: firstLine,
+		Reason: fmt.Sprintf("repeats the key of line %d; the first occurrence is kept", firstLine),
+	}
 }
 
 func (p Problem) String() string {
