@@ -151,41 +151,72 @@ func dumpTables(t *testing.T, dsn string) map[string][][]string {
 	return out
 }
 
+// testWorker is a worker process a test started; the test ends it with SIGTERM unless it killed it first.
+type testWorker struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	log strings.Builder
+}
+
+// Log returns what the worker has logged so far.
+func (w *testWorker) Log() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.log.String()
+}
+
+// Kill ends the worker with SIGKILL, as a crash or the OOM killer would: no deferred call, no shutdown.
+func (w *testWorker) Kill(t *testing.T) {
+	t.Helper()
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.cmd.Wait() // "signal: killed", as intended
+}
+
+// Terminate stops the worker with SIGTERM and waits for it to exit cleanly.
+func (w *testWorker) Terminate(t *testing.T) {
+	t.Helper()
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	if err := w.cmd.Wait(); err != nil {
+		t.Errorf("worker after SIGTERM: %v\n%s", err, w.Log())
+	}
+}
+
 // startWorker runs a worker process on the test's queue and database until the test ends, then stops it with
 // SIGTERM and waits for it. It returns once the worker says it has started.
-func startWorker(t *testing.T, bin, queue, dsn string, args ...string) *exec.Cmd {
+func startWorker(t *testing.T, bin, queue, dsn string, args ...string) *testWorker {
 	t.Helper()
 	name := args[len(args)-1]
 	args = append([]string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", queue, "--poll", "5ms"}, args[:len(args)-1]...)
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
+	w := &testWorker{cmd: exec.Command(bin, args...)}
+	stderr, err := w.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	var log strings.Builder
-	var logMu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		once := sync.Once{}
 		for sc.Scan() {
-			logMu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
+			w.mu.Lock()
+			w.log.WriteString(sc.Text() + "\n")
+			w.mu.Unlock()
 			if strings.Contains(sc.Text(), "worker started") {
 				once.Do(func() { close(started) })
 			}
 		}
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			logMu.Lock()
-			t.Errorf("worker %s: %v\n%s", name, err, log.String())
-			logMu.Unlock()
+		if w.cmd.ProcessState != nil {
+			return // the test already ended it
+		}
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+		if err := w.cmd.Wait(); err != nil {
+			t.Errorf("worker %s: %v\n%s", name, err, w.Log())
 		}
 	})
 	select {
@@ -193,7 +224,7 @@ func startWorker(t *testing.T, bin, queue, dsn string, args ...string) *exec.Cmd
 	case <-time.After(30 * time.Second):
 		t.Fatalf("worker %s did not start", name)
 	}
-	return cmd
+	return w
 }
 
 // writeRandomFiles writes customers.csv and products.csv of n records each into dir. Keys come from a pool

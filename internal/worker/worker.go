@@ -5,6 +5,7 @@ package worker
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -75,6 +76,7 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            asynqLogger{log},
 		LogLevel:          asynq.WarnLevel,
+		RetryDelayFunc: retryDelay,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
@@ -95,6 +97,16 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	}
 	log.Info("worker started", "queue", cfg.Queue, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)
 	return &Worker{srv: srv}, nil
+}
+
+// retryDelay is asynq's backoff (about 15 s, growing as the fourth power of the retries), except after a worker
+// died holding the task: the task is not at fault, and a run is waiting for it. asynq notices such a task only
+// once its lease has been expired for 30 s, so a crash already costs a run 30 to 90 s.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return time.Second
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 
 // Shutdown stops taking tasks, waits for running ones up to the shutdown timeout, and returns the rest to the queue.

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/coordinator"
+	"hpnorton/internal/testenv"
+)
+
+// TestWorkerDiesMidRun stops the only worker in the middle of a run, with SIGKILL at several points or with
+// SIGTERM, and starts another. The run must end with exactly the report, rejects and MySQL content of an
+// uninterrupted run: a task the dead worker held runs again, and its transaction either committed whole, and
+// the task's record in import_tasks makes the second delivery count nothing new, or rolled back whole.
+//
+// asynq hands a dead worker's tasks to another only after their lease has been expired for 30 s, so a SIGKILL
+// case takes 60 to 90 s.
+func TestWorkerDiesMidRun(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("skipping in -short mode: a killed worker's tasks wait out asynq's 30 s lease")
+	}
+	worker := testenv.Build(t, "worker")
+	input := t.TempDir()
+	writeRandomFiles(t, rand.New(rand.NewPCG(7, 20261127)), input, 3000)
+	const chunk = "17" // about 180 tasks a file, so that the kills land while tasks are in flight
+
+	// importRun runs one import of input with a worker at concurrency 2, and lets interrupt act on that worker
+	// once it has finished `after` tasks.
+	importRun := func(t *testing.T, after int, interrupt func(*testWorker)) (coordinator.Report, map[string][][]string, string) {
+		ns := testenv.Namespace(t)
+		testenv.Redis(t, ns)
+		dsn := testenv.MySQL(t, ns)
+		first := startWorker(t, worker, ns, dsn, "--concurrency=2", "first")
+		b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn}
+		rejects := filepath.Join(t.TempDir(), "rejects.csv")
+		type result struct {
+			code           int
+			stdout, stderr string
+		}
+		done := make(chan result, 1)
+		go func() {
+			code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", chunk, "--rejects", rejects, input)
+			done <- result{code, stdout, stderr}
+		}()
+		if interrupt != nil {
+			for strings.Count(first.Log(), "task finished") < after {
+				time.Sleep(time.Millisecond)
+			}
+			interrupt(first)
+			startWorker(t, worker, ns, dsn, "--concurrency=2", "second")
+		}
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(4 * time.Minute):
+			t.Fatalf("the run did not finish within 4 minutes; first worker's log:\n%s", first.Log())
+		}
+		if r.code != cli.ExitRejected {
+			t.Fatalf("enqueue = %d, want 1 (rows rejected)\n%s", r.code, r.stderr)
+		}
+		out, err := os.ReadFile(rejects)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decode(t, r.stdout), dumpTables(t, dsn), string(out)
+	}
+
+	wantRep, wantRows, wantRejects := importRun(t, 0, nil)
+	cases := []struct {
+		name  string
+		after int
+		stop  func(*testWorker, *testing.T)
+	}{
+		// Two kill points, since go test runs two parallel subtests at a time on two cores and each waits a minute.
+		{"SIGKILL after 1 task", 1, (*testWorker).Kill},
+		{"SIGKILL after 200 tasks", 200, (*testWorker).Kill},
+		{"SIGTERM after 100 tasks", 100, (*testWorker).Terminate},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var killedLog string
+			rep, rows, rejects := importRun(t, c.after, func(w *testWorker) {
+				c.stop(w, t)
+				killedLog = w.Log()
+			})
+			finished := strings.Count(killedLog, "task finished")
+			t.Logf("the first worker finished %d tasks before it stopped; the run redelivered %d and %d", finished, rep.Files[0].Redelivered, rep.Files[1].Redelivered)
+			if total := rep.Files[0].Tasks + rep.Files[1].Tasks; finished >= total {
+				t.Fatalf("the first worker finished all %d tasks before it stopped; the case tests nothing", total)
+			}
+			ignore := cmpopts.IgnoreFields(coordinator.Report{}, "RunID", "ResultsKey", "Mode", "Workers", "Queue", "StartedAt", "Seconds")
+			if diff := cmp.Diff(wantRep, rep, ignore, cmpopts.IgnoreFields(coordinator.File{}, "Seconds", "Redelivered"),
+				cmpopts.IgnoreFields(coordinator.Tuple{}, "Seconds")); diff != "" {
+				t.Errorf("report differs from an uninterrupted run (-want, +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantRejects, rejects); diff != "" {
+				t.Errorf("rejects differ from an uninterrupted run (-want, +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantRows, rows); diff != "" {
+				t.Errorf("MySQL content differs from an uninterrupted run (-want, +got):\n%s", diff)
+			}
+			for _, f := range rep.Files {
+				if f.Read != f.Added+f.Present+f.Rejected {
+					t.Errorf("%s: read %d != added %d + present %d + rejected %d", f.File, f.Read, f.Added, f.Present, f.Rejected)
+				}
+			}
+		})
+	}
+}
