@@ -30,6 +30,9 @@ const synopsis = "enqueue [flags] [DIR]   (DIR holds customers.csv and products.
 // shownProblems is how many rejected rows the table lists; --json and the results key list more.
 const shownProblems = 10
 
+// maxListed is how many problems a --strict refusal lists in its JSON, as a run's report does.
+const maxListed = 100
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -65,6 +68,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", coordinator.DefaultMaxQueued, "most `tasks` queued and not yet finished; reading pauses there, which bounds Redis memory")
 	quiet := fs.Bool("quiet", false, "no live progress, even on a terminal")
+	strict := fs.Bool("strict", false, "read and validate both files first, and enqueue nothing if any row or file is bad")
 	rejectsPath := fs.String("rejects", "", "write every rejected row to `file` as CSV: file,line,column,value,reason")
 	cpuProfile := fs.String("cpuprofile", "", "write the enqueuer's CPU profile to `file`")
 	if err := cli.Parse(fs, args); err != nil {
@@ -113,6 +117,17 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		defer stop()
 	}
 
+	if *strict {
+		// All or nothing: the run starts only once every row is known to be good.
+		problems, err := coordinator.Check(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if len(problems) > 0 {
+			return refuse(stdout, cfg.Dir, problems, *asJSON, rejects)
+		}
+	}
+
 	rdb, err := cli.OpenRedis(ctx, conn.RedisURL)
 	if err != nil {
 		return nil, err
@@ -135,10 +150,8 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err != nil {
 		return nil, err
 	}
-	if rejects != nil {
-		if err := errors.Join(writeRejects(rejects, rep.AllProblems), rejects.Close()); err != nil {
-			return nil, fmt.Errorf("--rejects %s: %w", *rejectsPath, err)
-		}
+	if err := writeRejects(rejects, rep.AllProblems); err != nil {
+		return nil, err
 	}
 	if *asJSON {
 		// One line, byte for byte what the results key holds.
@@ -147,20 +160,36 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	return rep, printTable(stdout, rep)
 }
 
-// writeRejects writes the rejects file: a header, then one CSV record per problem. A problem with a whole file has
-// line 0 and empty column and value.
-func writeRejects(out io.Writer, problems []record.Problem) error {
-	w := csv.NewWriter(out)
-	if err := w.Write([]string{"file", "line", "column", "value", "reason"}); err != nil {
-		return err
+// refuse ends a --strict run that found problems: it reports them as a run would, and enqueues nothing.
+func refuse(stdout io.Writer, dir string, problems []record.Problem, asJSON bool, rejects *os.File) (*coordinator.Report, error) {
+	rep := &coordinator.Report{Problems: problems[:min(len(problems), maxListed)], ProblemCount: len(problems), AllProblems: problems}
+	if err := writeRejects(rejects, problems); err != nil {
+		return nil, err
 	}
+	if asJSON {
+		return rep, json.NewEncoder(stdout).Encode(rep)
+	}
+	fmt.Fprintf(stdout, "--strict: nothing was enqueued; %s holds rows or files that would be rejected\n", dir)
+	printProblems(stdout, rep)
+	return rep, nil
+}
+
+// writeRejects writes the rejects file, when there is one, and closes it: a header, then one CSV record per
+// problem. A problem with a whole file has line 0 and empty column and value.
+func writeRejects(f *os.File, problems []record.Problem) error {
+	if f == nil {
+		return nil
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write([]string{"file", "line", "column", "value", "reason"}) // csv.Writer keeps the first error for Error
 	for _, p := range problems {
-		if err := w.Write([]string{p.File, strconv.Itoa(p.Line), p.Column, p.Value, p.Reason}); err != nil {
-			return err
-		}
+		_ = w.Write([]string{p.File, strconv.Itoa(p.Line), p.Column, p.Value, p.Reason})
 	}
 	w.Flush()
-	return w.Error()
+	if err := errors.Join(w.Error(), f.Close()); err != nil {
+		return fmt.Errorf("--rejects: %w", err)
+	}
+	return nil
 }
 
 // printTable writes the report for a person: the tuples first, then the per-file account and the first problems.
@@ -179,15 +208,20 @@ func printTable(w io.Writer, rep *coordinator.Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	printProblems(w, rep)
+	return nil
+}
+
+// printProblems lists the first problems of a report, if it has any.
+func printProblems(w io.Writer, rep *coordinator.Report) {
 	if rep.ProblemCount > 0 {
 		fmt.Fprintf(w, "\n%d problem(s):\n", rep.ProblemCount)
 		for i, p := range rep.Problems {
 			if i == shownProblems {
-				fmt.Fprintf(w, "  ... and %d more (see --json or the results key)\n", rep.ProblemCount-shownProblems)
+				fmt.Fprintf(w, "  ... and %d more (--rejects FILE lists them all)\n", rep.ProblemCount-shownProblems)
 				break
 			}
 			fmt.Fprintf(w, "  %s\n", p)
 		}
 	}
-	return nil
 }

@@ -220,20 +220,13 @@ func startRun(ctx context.Context, d Deps, runID string) (uint64, error) {
 // enqueueFile cuts one file into chunks and enqueues a task per chunk.
 func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, runNo uint64, k record.Kind, fd *feed, queued chan<- struct{}) enqueued {
 	defer fd.read.Store(true)
-	f, err := os.Open(filepath.Join(cfg.Dir, k.FileName()))
+	f, s, err := openFile(cfg, k)
 	if err != nil {
-		return enqueued{kind: k, fileErr: fileError(err)}
+		return enqueued{kind: k, fileErr: err}
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil {
 		fd.size.Store(st.Size())
-	}
-	s, err := csvchunk.NewSplitter(f, cfg.ChunkRows, cfg.ChunkBytes)
-	if err != nil {
-		return enqueued{kind: k, fileErr: err}
-	}
-	if err := k.CheckHeader(s.Header()); err != nil {
-		return enqueued{kind: k, fileErr: err}
 	}
 	n := 0
 	for {
@@ -265,6 +258,24 @@ func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, runNo ui
 		fd.rows.Add(int64(c.Records))
 		fd.bytes.Add(int64(len(c.Data)))
 	}
+}
+
+// openFile opens kind k's file of the run and reads its header. Its error is a problem with the whole file, fit
+// for the report; the caller closes the file when there is none.
+func openFile(cfg Config, k record.Kind) (*os.File, *csvchunk.Splitter, error) {
+	f, err := os.Open(filepath.Join(cfg.Dir, k.FileName()))
+	if err != nil {
+		return nil, nil, fileError(err)
+	}
+	s, err := csvchunk.NewSplitter(f, cfg.ChunkRows, cfg.ChunkBytes)
+	if err == nil {
+		err = k.CheckHeader(s.Header())
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, s, nil
 }
 
 // fileError turns an open error into a one-line reason without the path, which the report names already.

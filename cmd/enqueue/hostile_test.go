@@ -1,0 +1,117 @@
+package main
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hpnorton/internal/cli"
+)
+
+// hostile is a folder of files written to break an import: every kind of bad row the validation knows, a key
+// repeated, bad bytes, an unterminated quote, next to good rows with accents, CJK text, newlines inside quotes
+// and text that looks like SQL. want-rejects.csv beside them is what --rejects must write, line for line.
+const hostile = "testdata/hostile"
+
+func wantRejects(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(hostile, "want-rejects.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestHostileFiles: the bad rows are each reported once, with file, line, column, value and reason; the good rows
+// still land, byte for byte; and every row read is added, present or rejected.
+func TestHostileFiles(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2)
+	rejects := filepath.Join(t.TempDir(), "rejects.csv")
+	code, stdout, stderr := b.enqueue(t, "--json", "--rejects", rejects, hostile)
+	if code != cli.ExitRejected {
+		t.Fatalf("exit %d, want 1 (rows rejected)\n%s", code, stderr)
+	}
+	got, err := os.ReadFile(rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantRejects(t), string(got)); diff != "" {
+		t.Errorf("rejects file (-want, +got):\n%s", diff)
+	}
+	rep := decode(t, stdout)
+	for i, want := range [][4]int64{{11, 4, 0, 7}, {8, 3, 0, 5}} {
+		f := rep.Files[i]
+		if got := [4]int64{f.Read, f.Added, f.Present, f.Rejected}; got != want {
+			t.Errorf("%s: read, added, present, rejected = %v, want %v", f.File, got, want)
+		}
+	}
+	if rep.ProblemCount != 12 {
+		t.Errorf("problem count %d, want 12", rep.ProblemCount)
+	}
+
+	db, err := sql.Open("mysql", b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct{ query, key, want string }{
+		{"SELECT name FROM customers WHERE user_id = ?", "C001", "Renée O'Brien"},
+		{"SELECT address FROM customers WHERE user_id = ?", "C001", "12 Rue de l'Église, Apt 3"},
+		{"SELECT address FROM customers WHERE user_id = ?", "C002", "北京市\n朝阳区"},
+		{"SELECT name FROM customers WHERE user_id = ?", "C003", "Robert'); DROP TABLE customers;--"},
+		{"SELECT address FROM customers WHERE user_id = ?", "C003", `say "hi", then leave`},
+		{"SELECT zip_code FROM customers WHERE user_id = ?", "C003", "00000"},
+		{"SELECT name FROM customers WHERE user_id = ?", "C008", "Multi\nLine\nName"},
+		{"SELECT description FROM products WHERE product_id = ?", "P001", "Oak desk, 120 cm"},
+		{"SELECT description FROM products WHERE product_id = ?", "P006", "桌子 — café"},
+		{"SELECT description FROM products WHERE product_id = ?", "P007", "1; DELETE FROM products WHERE 1=1"},
+	} {
+		var got string
+		if err := db.QueryRow(c.query, c.key).Scan(&got); err != nil || got != c.want {
+			t.Errorf("%s [%s] = %q, %v; want %q", c.query, c.key, got, err, c.want)
+		}
+	}
+}
+
+// TestStrict: with --strict, a folder with bad rows is refused whole, with the same problems a run reports, and
+// nothing reaches the queue or MySQL; a clean folder imports as usual.
+func TestStrict(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2)
+	rejects := filepath.Join(t.TempDir(), "rejects.csv")
+	code, stdout, stderr := b.enqueue(t, "--strict", "--rejects", rejects, hostile)
+	if code != cli.ExitRejected || !strings.Contains(stdout, "--strict: nothing was enqueued") || !strings.Contains(stdout, "12 problem(s)") {
+		t.Fatalf("exit %d, want 1 and the refusal\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	got, err := os.ReadFile(rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantRejects(t), string(got)); diff != "" {
+		t.Errorf("rejects file (-want, +got):\n%s", diff)
+	}
+	db, err := sql.Open("mysql", b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	// No run was registered, so no task can have been enqueued, and no row stored.
+	err = db.QueryRow("SELECT (SELECT COUNT(*) FROM import_runs) + (SELECT COUNT(*) FROM customers) + (SELECT COUNT(*) FROM products)").Scan(&rows)
+	if err != nil || rows != 0 {
+		t.Errorf("a refused run left %d runs and rows, %v; want none", rows, err)
+	}
+
+	code, stdout, stderr = b.enqueue(t, "--strict", "--json", "../../testdata")
+	if code != cli.ExitOK {
+		t.Fatalf("--strict on the sample data: exit %d, want 0\n%s", code, stderr)
+	}
+	if rep := decode(t, stdout); rep.Results[0].Processed != 1000 || rep.Results[1].Processed != 1000 {
+		t.Errorf("--strict on the sample data: %v, want 1000 rows each", rep.Results)
+	}
+}

@@ -1,0 +1,62 @@
+package coordinator
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"hpnorton/internal/record"
+	"hpnorton/tasks"
+)
+
+// Check reads both files of cfg.Dir as a run would and returns every problem the run would reject, in file and
+// line order, without enqueueing anything: the first pass of enqueue --strict. It validates each record exactly
+// as the workers do, and finds keys a file repeats with a set of the file's keys, so its memory grows with the
+// file, unlike a run's.
+func Check(cfg Config) ([]record.Problem, error) {
+	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
+	cfg.ChunkBytes = cmp.Or(cfg.ChunkBytes, DefaultChunkBytes)
+	var problems []record.Problem
+	for _, k := range record.Kinds {
+		p, err := checkFile(cfg, k)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, p...)
+	}
+	return problems, nil
+}
+
+func checkFile(cfg Config, k record.Kind) ([]record.Problem, error) {
+	f, s, err := openFile(cfg, k)
+	if err != nil {
+		return []record.Problem{{File: k.FileName(), Reason: err.Error()}}, nil
+	}
+	defer f.Close()
+	var problems []record.Problem
+	first := map[string]int{} // key → the line it first occurs on
+	for {
+		c, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			problems = append(problems, record.Problem{File: k.FileName(), Reason: fmt.Sprintf("read error: %v", err)})
+			break
+		}
+		rows, bad := tasks.Validate(k, tasks.ImportPayload{File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Data: c.Data})
+		problems = append(problems, bad...)
+		for _, r := range rows {
+			key := r.Key(k)
+			if line, ok := first[key]; ok {
+				problems = append(problems, k.Duplicate(k.FileName(), r.Line, key, line))
+				continue
+			}
+			first[key] = r.Line
+		}
+	}
+	slices.SortStableFunc(problems, func(a, b record.Problem) int { return a.Line - b.Line })
+	return problems, nil
+}
