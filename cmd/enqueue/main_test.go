@@ -337,3 +337,28 @@ func BenchmarkImport(b *testing.B) {
 		}
 	}
 }
+
+// TestSecretsStayHidden gives passwords in the Redis URL and the MySQL DSN, on the command line and in the
+// environment, and makes every path that prints something about a connection run: usage, unreachable servers, a
+// refused login and an unparsable DSN. The password must appear nowhere.
+func TestSecretsStayHidden(t *testing.T) {
+	const secret = "hunter2-s3cr3t"
+	t.Setenv("HPNORTON_REDIS_URL", "redis://:"+secret+"@127.0.0.1:1/0")
+	t.Setenv("HPNORTON_MYSQL_DSN", "root:"+secret+"@tcp(127.0.0.1:1)/db")
+	for _, args := range [][]string{
+		{"--no-such-flag"},              // usage, with the flags' defaults
+		{"-h"},                          // the same, asked for
+		{"../../testdata"},              // Redis unreachable
+		{"--redis", testenv.RedisURL()}, // MySQL unreachable
+		{"--redis", "redis://:" + secret + "@[::1"},                                               // a URL that cannot be parsed
+		{"--redis", testenv.RedisURL(), "--mysql", "nobody:" + secret + "@tcp(127.0.0.1:3306)/x"}, // login refused
+		{"--redis", testenv.RedisURL(), "--mysql", "root:" + secret + "@tcp(127.0.0.1:3306"},      // DSN cannot be parsed
+		{"--log-format", "json", "--redis", "redis://:" + secret + "@127.0.0.1:1/0", "../../testdata"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr)
+		if out := stdout.String() + stderr.String(); strings.Contains(out, secret) || code == cli.ExitOK && args[0] != "-h" {
+			t.Errorf("%v: exit %d, output shows the password or the command succeeded:\n%s", args, code, out)
+		}
+	}
+}

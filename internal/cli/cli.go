@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -47,13 +48,15 @@ type Conn struct {
 // HPNORTON_MYSQL_DSN, HPNORTON_QUEUE and HPNORTON_LOG_FORMAT.
 func (c *Conn) AddFlags(fs *flag.FlagSet) {
 	c.AddRedisFlags(fs)
-	fs.StringVar(&c.MySQLDSN, "mysql", cmp.Or(os.Getenv("HPNORTON_MYSQL_DSN"), DefaultMySQLDSN), "MySQL `DSN` to import into; the database is created if absent (env HPNORTON_MYSQL_DSN)")
+	fs.StringVar(&c.MySQLDSN, "mysql", DefaultMySQLDSN, "MySQL `DSN` to import into; the database is created if absent (env HPNORTON_MYSQL_DSN)")
+	c.MySQLDSN = cmp.Or(os.Getenv("HPNORTON_MYSQL_DSN"), c.MySQLDSN) // after the flag, so -h never shows its password
 	fs.StringVar(&c.Queue, "queue", cmp.Or(os.Getenv("HPNORTON_QUEUE"), DefaultQueue), "asynq `queue` the import tasks travel on (env HPNORTON_QUEUE)")
 }
 
 // AddRedisFlags registers only --redis and --log-format, for a command that needs no MySQL.
 func (c *Conn) AddRedisFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.RedisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), DefaultRedisURL), "Redis `URL` holding the queue and the results (env HPNORTON_REDIS_URL)")
+	fs.StringVar(&c.RedisURL, "redis", DefaultRedisURL, "Redis `URL` holding the queue and the results (env HPNORTON_REDIS_URL)")
+	c.RedisURL = cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), c.RedisURL) // after the flag, so -h never shows its password
 	fs.StringVar(&c.LogFormat, "log-format", cmp.Or(os.Getenv("HPNORTON_LOG_FORMAT"), "text"), "log `format` on standard error: text or json (env HPNORTON_LOG_FORMAT)")
 }
 
@@ -101,15 +104,30 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(io.Discard)
 }
 
-// NewLogger returns a slog logger writing to w in the given format.
+// NewLogger returns a slog logger writing to w in the given format. go-redis's own messages, such as a failed
+// dial, go to the first logger a process makes, at warning level: go-redis has one logger per process, and a
+// command makes one logger.
 func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
+	var log *slog.Logger
 	switch strings.ToLower(format) {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+		log = slog.New(slog.NewTextHandler(w, nil))
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		log = slog.New(slog.NewJSONHandler(w, nil))
+	default:
+		return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q (want text or json)", format)}
 	}
-	return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q (want text or json)", format)}
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
+	return log, nil
+}
+
+var redisLogOnce sync.Once
+
+// redisLogger routes go-redis's messages to slog.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, fmt.Sprintf(format, v...)) // go-redis starts its messages with "redis: "
 }
 
 // OpenRedis connects to the Redis URL and checks that it answers. Errors never repeat the URL, which may hold a
