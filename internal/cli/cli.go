@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -104,9 +105,9 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(io.Discard)
 }
 
-// NewLogger returns a slog logger writing to w in the given format. go-redis's own messages, such as a failed
-// dial, go to the first logger a process makes, at warning level: go-redis has one logger per process, and a
-// command makes one logger.
+// NewLogger returns a slog logger writing to w in the given format. The messages of the Redis and MySQL clients,
+// such as a failed dial, go to the first logger a process makes, at warning level: each client has one logger
+// per process, and a command makes one logger.
 func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
 	var log *slog.Logger
 	switch strings.ToLower(format) {
@@ -117,11 +118,19 @@ func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
 	default:
 		return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q (want text or json)", format)}
 	}
-	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
+	driverLogOnce.Do(func() {
+		redis.SetLogger(redisLogger{log})
+		_ = mysql.SetLogger(mysqlLogger{log}) // refuses only a nil logger
+	})
 	return log, nil
 }
 
-var redisLogOnce sync.Once
+var driverLogOnce sync.Once
+
+// mysqlLogger routes the MySQL driver's messages, such as a connection lost mid-packet, to slog.
+type mysqlLogger struct{ l *slog.Logger }
+
+func (m mysqlLogger) Print(v ...any) { m.l.Warn("mysql: " + fmt.Sprint(v...)) }
 
 // redisLogger routes go-redis's messages to slog.
 type redisLogger struct{ l *slog.Logger }

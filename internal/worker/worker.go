@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"time"
@@ -99,14 +100,17 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	return &Worker{srv: srv}, nil
 }
 
-// retryDelay is asynq's backoff (about 15 s, growing as the fourth power of the retries), except after a worker
-// died holding the task: the task is not at fault, and a run is waiting for it. asynq notices such a task only
-// once its lease has been expired for 30 s, so a crash already costs a run 30 to 90 s.
-func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+// retryDelay is the wait before a failed task runs again: 1 s after a worker died holding the task, since the task
+// is not at fault and asynq noticed the death only after the lease had been expired for 30 s; otherwise 1 s
+// doubling to a minute, with a tenth of jitter. A task fails when MySQL or Redis is unreachable, and the run
+// waits for it, so asynq's default of 15 s growing as the fourth power of the retries would leave a run idle for
+// minutes after a short outage. With asynq's 25 retries, a task keeps trying for about 20 minutes.
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.Is(err, asynq.ErrLeaseExpired) {
 		return time.Second
 	}
-	return asynq.DefaultRetryDelayFunc(n, err, t)
+	d := min(time.Second<<min(n, 6), time.Minute)
+	return d + rand.N(d/10+1)
 }
 
 // Shutdown stops taking tasks, waits for running ones up to the shutdown timeout, and returns the rest to the queue.

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/gen"
+	"hpnorton/internal/testenv"
+	"hpnorton/internal/worker"
+	"hpnorton/repo"
+)
+
+// outageProxy forwards TCP connections to a server until it is cut: then it closes every connection it carries
+// and drops new ones at once, as a server that went away would, until it is restored.
+type outageProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]bool
+}
+
+func startOutageProxy(t *testing.T, target string) *outageProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &outageProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut(true)
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed by the cleanup
+			}
+			wg.Go(func() { p.serve(c) })
+		}
+	})
+	return p
+}
+
+func (p *outageProxy) serve(c net.Conn) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.conns[c], p.conns[s] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
+	<-done
+	c.Close()
+	s.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, s)
+	p.mu.Unlock()
+}
+
+// cut takes the server away (down) or brings it back.
+func (p *outageProxy) cut(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.conns {
+			c.Close()
+		}
+	}
+}
+
+// TestMySQLOutage cuts the worker off MySQL for three seconds in the middle of a run. Tasks in flight fail and roll
+// back, the worker retries them with backoff, and the run ends with the exact tuples of an undisturbed one.
+func TestMySQLOutage(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	dsn := testenv.MySQL(t, ns)
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startOutageProxy(t, cfg.Addr)
+	cfg.Addr = proxy.ln.Addr().String()
+	db, err := repo.Open(context.Background(), cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var workerLog testenv.Buffer
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: 2, Queue: ns, Name: ns + "-worker", Logger: slog.New(slog.NewTextHandler(&workerLog, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Shutdown()
+		db.Close()
+	})
+
+	const rows = 20000
+	dir := t.TempDir()
+	if err := gen.WriteDir(dir, rows, gen.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn} // the enqueuer reaches MySQL directly
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", "200", dir)
+		done <- result{code, stdout, stderr}
+	}()
+
+	direct, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	for stored := 0; stored < rows/5; {
+		if err := direct.QueryRow("SELECT COUNT(*) FROM customers").Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	proxy.cut(true)
+	time.Sleep(3 * time.Second)
+	proxy.cut(false)
+
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("the run did not finish within 3 minutes of the outage; worker log:\n%s", workerLog.String())
+	}
+	if r.code != cli.ExitOK {
+		t.Fatalf("enqueue = %d, want 0\n%s", r.code, r.stderr)
+	}
+	rep := decode(t, r.stdout)
+	for i, f := range rep.Files {
+		if tu := rep.Results[i]; tu.Processed != rows || tu.Before != 0 || tu.After != rows || f.Read != rows || f.Rejected != 0 {
+			t.Errorf("%s: tuple %v, read %d, rejected %d; want [%d 0 %d] and every row read", f.File, tu, f.Read, f.Rejected, rows, rows)
+		}
+	}
+	if failed := strings.Count(workerLog.String(), "task failed"); failed == 0 {
+		t.Errorf("no task failed during the outage; the test cut nothing:\n%s", workerLog.String())
+	} else {
+		t.Logf("%d task deliveries failed during the outage and were retried", failed)
+	}
+}
