@@ -181,7 +181,12 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	w := waiter{d: d, cfg: cfg, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued,
 		total: map[record.Kind]int{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
-		return nil, err
+		if errors.Is(err, ErrStalled) || errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		// Redis or MySQL went away under the wait. Workers retry their tasks until it is back, but this run's
+		// own state may be gone with it, so the run ends here and says what is safe.
+		return nil, fmt.Errorf("run %s stopped waiting: %w; the rows stored so far stay, and a new run counts them as present", cfg.RunID, err)
 	}
 
 	rep, err := report(ctx, d, cfg, start, before, w.done, w.fileErrs)
