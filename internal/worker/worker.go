@@ -77,7 +77,7 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            asynqLogger{log},
 		LogLevel:          asynq.WarnLevel,
-		RetryDelayFunc: retryDelay,
+		RetryDelayFunc:    retryDelay,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
