@@ -181,7 +181,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	w := waiter{d: d, cfg: cfg, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued,
 		total: map[record.Kind]int{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
-		if errors.Is(err, ErrStalled) || errors.Is(err, context.Canceled) {
+		if errors.Is(err, ErrStalled) || ctx.Err() != nil { // stalled, timed out or interrupted: said already
 			return nil, err
 		}
 		// Redis or MySQL went away under the wait. Workers retry their tasks until it is back, but this run's
