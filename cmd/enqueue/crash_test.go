@@ -42,15 +42,7 @@ func TestWorkerDiesMidRun(t *testing.T) {
 		first := startWorker(t, worker, ns, dsn, "--concurrency=2", "first")
 		b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn}
 		rejects := filepath.Join(t.TempDir(), "rejects.csv")
-		type result struct {
-			code           int
-			stdout, stderr string
-		}
-		done := make(chan result, 1)
-		go func() {
-			code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", chunk, "--rejects", rejects, input)
-			done <- result{code, stdout, stderr}
-		}()
+		wait := b.startEnqueue(t, "--json", "--quiet", "--chunk-rows", chunk, "--rejects", rejects, input)
 		if interrupt != nil {
 			for strings.Count(first.Log(), "task finished") < after {
 				time.Sleep(time.Millisecond)
@@ -58,20 +50,15 @@ func TestWorkerDiesMidRun(t *testing.T) {
 			interrupt(first)
 			startWorker(t, worker, ns, dsn, "--concurrency=2", "second")
 		}
-		var r result
-		select {
-		case r = <-done:
-		case <-time.After(4 * time.Minute):
-			t.Fatalf("the run did not finish within 4 minutes; first worker's log:\n%s", first.Log())
-		}
-		if r.code != cli.ExitRejected {
-			t.Fatalf("enqueue = %d, want 1 (rows rejected)\n%s", r.code, r.stderr)
+		code, stdout, stderr := wait(4*time.Minute, first.Log)
+		if code != cli.ExitRejected {
+			t.Fatalf("enqueue = %d, want 1 (rows rejected)\n%s", code, stderr)
 		}
 		out, err := os.ReadFile(rejects)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return decode(t, r.stdout), dumpTables(t, dsn), string(out)
+		return decode(t, stdout), dumpTables(t, dsn), string(out)
 	}
 
 	wantRep, wantRows, wantRejects := importRun(t, 0, nil)

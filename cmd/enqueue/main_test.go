@@ -63,6 +63,30 @@ func (b *testBundle) enqueue(tb testing.TB, args ...string) (int, string, string
 	return code, stdout.String(), stderr.String()
 }
 
+// startEnqueue runs the command in the background, for tests that act on the workers meanwhile. wait returns
+// what the command returned, or fails the test after timeout, showing what else tells why.
+func (b *testBundle) startEnqueue(t *testing.T, args ...string) (wait func(timeout time.Duration, why func() string) (int, string, string)) {
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, stdout, stderr := b.enqueue(t, args...)
+		done <- result{code, stdout, stderr}
+	}()
+	return func(timeout time.Duration, why func() string) (int, string, string) {
+		t.Helper()
+		select {
+		case r := <-done:
+			return r.code, r.stdout, r.stderr
+		case <-time.After(timeout):
+			t.Fatalf("enqueue did not finish within %s:\n%s", timeout, why())
+			return 0, "", ""
+		}
+	}
+}
+
 func decode(t *testing.T, s string) coordinator.Report {
 	t.Helper()
 	var rep coordinator.Report

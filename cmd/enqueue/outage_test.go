@@ -129,15 +129,7 @@ func TestMySQLOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn} // the enqueuer reaches MySQL directly
-	type result struct {
-		code           int
-		stdout, stderr string
-	}
-	done := make(chan result, 1)
-	go func() {
-		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", "200", dir)
-		done <- result{code, stdout, stderr}
-	}()
+	wait := b.startEnqueue(t, "--json", "--quiet", "--chunk-rows", "200", dir)
 
 	direct, err := sql.Open("mysql", dsn)
 	if err != nil {
@@ -154,16 +146,11 @@ func TestMySQLOutage(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	proxy.cut(false)
 
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("the run did not finish within 3 minutes of the outage; worker log:\n%s", workerLog.String())
+	code, stdout, stderr := wait(3*time.Minute, workerLog.String)
+	if code != cli.ExitOK {
+		t.Fatalf("enqueue = %d, want 0\n%s", code, stderr)
 	}
-	if r.code != cli.ExitOK {
-		t.Fatalf("enqueue = %d, want 0\n%s", r.code, r.stderr)
-	}
-	rep := decode(t, r.stdout)
+	rep := decode(t, stdout)
 	for i, f := range rep.Files {
 		if tu := rep.Results[i]; tu.Processed != rows || tu.Before != 0 || tu.After != rows || f.Read != rows || f.Rejected != 0 {
 			t.Errorf("%s: tuple %v, read %d, rejected %d; want [%d 0 %d] and every row read", f.File, tu, f.Read, f.Rejected, rows, rows)

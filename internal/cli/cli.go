@@ -13,7 +13,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
@@ -105,9 +105,9 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(io.Discard)
 }
 
-// NewLogger returns a slog logger writing to w in the given format. The messages of the Redis and MySQL clients,
-// such as a failed dial, go to the first logger a process makes, at warning level: each client has one logger
-// per process, and a command makes one logger.
+// NewLogger returns a slog logger writing to w in the given format. The Redis and MySQL clients' own messages,
+// such as a failed dial, go to the latest logger made, at warning level: each client has one logger per process,
+// and a command makes one logger.
 func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
 	var log *slog.Logger
 	switch strings.ToLower(format) {
@@ -118,26 +118,32 @@ func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
 	default:
 		return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q (want text or json)", format)}
 	}
-	driverLogOnce.Do(func() {
-		redis.SetLogger(redisLogger{log})
-		_ = mysql.SetLogger(mysqlLogger{log}) // refuses only a nil logger
-	})
+	driverLog.Store(log)
 	return log, nil
 }
 
-var driverLogOnce sync.Once
+// driverLog is where the clients' messages go; until a command makes its logger, slog's default.
+var driverLog atomic.Pointer[slog.Logger]
 
-// mysqlLogger routes the MySQL driver's messages, such as a connection lost mid-packet, to slog.
-type mysqlLogger struct{ l *slog.Logger }
-
-func (m mysqlLogger) Print(v ...any) { m.l.Warn("mysql: " + fmt.Sprint(v...)) }
-
-// redisLogger routes go-redis's messages to slog.
-type redisLogger struct{ l *slog.Logger }
-
-func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	r.l.WarnContext(ctx, fmt.Sprintf(format, v...)) // go-redis starts its messages with "redis: "
+// The clients keep their logger in a plain variable that every connection reads, so it is set once, here, before
+// any connection exists, and the logger behind it changes through driverLog.
+func init() {
+	redis.SetLogger(driverLogger{})
+	_ = mysql.SetLogger(driverLogger{}) // refuses only a nil logger
 }
+
+// driverLogger routes go-redis's (Printf) and the MySQL driver's (Print) messages to slog.
+type driverLogger struct{}
+
+func (driverLogger) logger() *slog.Logger { return cmp.Or(driverLog.Load(), slog.Default()) }
+
+// Printf is go-redis's; its messages start with "redis: ".
+func (d driverLogger) Printf(ctx context.Context, format string, v ...any) {
+	d.logger().WarnContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// Print is the MySQL driver's.
+func (d driverLogger) Print(v ...any) { d.logger().Warn("mysql: " + fmt.Sprint(v...)) }
 
 // OpenRedis connects to the Redis URL and checks that it answers. Errors never repeat the URL, which may hold a
 // password.
