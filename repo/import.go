@@ -60,7 +60,9 @@ type Written struct {
 	Duplicates []Duplicate
 	// Displaced counts those replacements. The task that stored the later line counted it as added, so the run's
 	// added rows are the sum of Added less the sum of Displaced, whatever order the tasks ran in.
-	Displaced int
+	// DisplacedPresent is the same for a key an earlier run stored: the other task counted its later line as
+	// present, so the run's present rows are the sum of Present less the sum of DisplacedPresent.
+	Displaced, DisplacedPresent int
 	// Redelivered is true when an earlier delivery of the same task had already committed; the counts are then
 	// that delivery's, and nothing was written now.
 	Redelivered bool
@@ -139,7 +141,9 @@ func dropRepeats(rows []record.Row, key int) ([]record.Row, []Duplicate) {
 }
 
 func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row, dups []Duplicate) (w Written, err error) {
-	tx, err := d.db.BeginTx(ctx, nil)
+	// READ COMMITTED: keepFirst reads import_seen rows that other tasks committed after this transaction began,
+	// and must see them. Its row locks, not a snapshot, are what keep two tasks from settling one key at once.
+	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: begin: %w", err)
 	}
@@ -183,8 +187,8 @@ func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row, dups []D
 	if err != nil {
 		return Written{}, err
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, displaced = ?, duplicates = ?, finished_at = NOW(6) WHERE task_id = ?",
-		w.Added, w.Present, w.Displaced, dupJSON, t.ID)
+	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, displaced = ?, displaced_present = ?, duplicates = ?, finished_at = NOW(6) WHERE task_id = ?",
+		w.Added, w.Present, w.Displaced, w.DisplacedPresent, dupJSON, t.ID)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
 	}
@@ -198,8 +202,8 @@ func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row, dups []D
 func (d *DB) committed(ctx context.Context, taskID string) (Written, error) {
 	w := Written{Redelivered: true}
 	var dups sql.NullString
-	err := d.db.QueryRowContext(ctx, "SELECT added, present, displaced, duplicates FROM import_tasks WHERE task_id = ?", taskID).
-		Scan(&w.Added, &w.Present, &w.Displaced, &dups)
+	err := d.db.QueryRowContext(ctx, "SELECT added, present, displaced, displaced_present, duplicates FROM import_tasks WHERE task_id = ?", taskID).
+		Scan(&w.Added, &w.Present, &w.Displaced, &w.DisplacedPresent, &dups)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: read task %s: %w", taskID, err)
 	}
@@ -423,14 +427,18 @@ func insertBatch(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row) (in
 // keysPerLookup bounds the keys of one SELECT … IN list in keepFirst.
 const keysPerLookup = 1000
 
-// keepFirst settles keys that this run's file holds more than once, across tasks; Load or INSERT IGNORE has
-// counted each such row as present. Tasks run in any order, so a later line of the file may have stored a key
-// before this task's earlier line ran. Such a row is replaced by this task's and the later line becomes the
-// duplicate; a key stored from an earlier line makes this task's row the duplicate. Whatever the order, the first
-// occurrence is stored and every other one is reported once, as in linear mode.
+// keepFirst settles keys that this run's file holds more than once, across tasks; the load has counted each such
+// row as present. Tasks run in any order, so a later line of the file may have been handled before this task's
+// earlier line. Whatever the order, the first occurrence wins and every other one is reported once, naming the
+// first line, as in linear mode:
+//   - a key this run stored from a later line is replaced by this task's row, and the later line is the duplicate;
+//   - a key this run stored from an earlier line makes this task's row the duplicate;
+//   - a key an earlier run stored is left alone, but import_seen keeps the first line this run found it on, so
+//     that its later lines are duplicates too, and an earlier line takes the place of a later one.
 //
-// The lookup locks the rows it reads (FOR UPDATE), so another task cannot change a stored line between the look
-// and the replacement. The keys are sorted, so the locks are taken in key order, as the load took its own.
+// The lookup locks the rows it reads (FOR UPDATE), so no other task can change a key's line between the look and
+// the change; the import_seen row of a key is only touched under that lock too. The keys are sorted, so the locks
+// are taken in key order, as the load took its own.
 func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row, w *Written) error {
 	k := t.Kind
 	cols := k.Columns()
@@ -444,57 +452,113 @@ func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row, w *Wr
 	for len(rows) > 0 {
 		batch := rows[:min(len(rows), keysPerLookup)]
 		rows = rows[len(batch):]
-		args := []any{t.RunNo}
-		for _, r := range batch {
-			args = append(args, r.Key(k))
+		keys := make([]any, len(batch))
+		for i, r := range batch {
+			keys[i] = r.Key(k)
 		}
-		q := "SELECT " + key + ", import_line FROM " + table + " WHERE import_run = ? AND " + key +
-			" IN (" + strings.Repeat("?, ", len(batch)-1) + "?) FOR UPDATE"
-		stored, err := storedLines(ctx, tx, q, args)
+		in := " IN (" + strings.Repeat("?, ", len(batch)-1) + "?)"
+		stored, err := storedLines(ctx, tx, "SELECT "+key+", import_run, import_line FROM "+table+" WHERE "+key+in+" FOR UPDATE", keys)
 		if err != nil {
 			return fmt.Errorf("repo: task %s: look up repeated keys: %w", t.ID, err)
 		}
+		var present []record.Row // keys an earlier run stored
 		for _, r := range batch {
-			line, ok := stored[r.Key(k)]
+			s, ok := stored[r.Key(k)]
 			switch {
-			case !ok || line == int64(r.Line): // from an earlier run, or this row itself
+			case !ok || s.run == t.RunNo && s.line == int64(r.Line): // this row itself
 				continue
-			case line < int64(r.Line):
+			case s.run != t.RunNo:
+				present = append(present, r)
+				continue
+			case s.line < int64(r.Line):
 				w.Present--
-				w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, FirstLine: int(line), Key: r.Key(k)})
+				w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, FirstLine: int(s.line), Key: r.Key(k)})
 				continue
 			}
 			args := make([]any, 0, len(cols)+4)
 			for _, f := range r.Fields {
 				args = append(args, f)
 			}
-			args = append(args, r.Line, r.Key(k), t.RunNo, line)
+			args = append(args, r.Line, r.Key(k), t.RunNo, s.line)
 			if _, err := tx.ExecContext(ctx, update, args...); err != nil {
 				return fmt.Errorf("repo: task %s: keep line %d of key %q: %w", t.ID, r.Line, r.Key(k), err)
 			}
 			w.Present--
 			w.Added++
 			w.Displaced++
-			w.Duplicates = append(w.Duplicates, Duplicate{Line: int(line), FirstLine: r.Line, Key: r.Key(k)})
+			w.Duplicates = append(w.Duplicates, Duplicate{Line: int(s.line), FirstLine: r.Line, Key: r.Key(k)})
+		}
+		if err := settlePresent(ctx, tx, t, present, w); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func storedLines(ctx context.Context, tx *sql.Tx, q string, args []any) (map[string]int64, error) {
+// settlePresent records in import_seen the first line on which this run found each of rows' keys, all of which an
+// earlier run stored, and reports the lines that repeat a key.
+func settlePresent(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row, w *Written) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	k := t.Kind
+	args := []any{t.RunNo, k.String()}
+	for _, r := range rows {
+		args = append(args, r.Key(k))
+	}
+	seen, err := storedLines(ctx, tx, "SELECT item_key, 0, line FROM import_seen WHERE run_no = ? AND kind = ? AND item_key IN ("+
+		strings.Repeat("?, ", len(rows)-1)+"?)", args)
+	if err != nil {
+		return fmt.Errorf("repo: task %s: look up keys seen: %w", t.ID, err)
+	}
+	var first []any // rows of import_seen to insert: run, kind, key, line
+	for _, r := range rows {
+		s, ok := seen[r.Key(k)]
+		switch {
+		case !ok:
+			first = append(first, t.RunNo, k.String(), r.Key(k), r.Line)
+		case s.line < int64(r.Line):
+			w.Present--
+			w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, FirstLine: int(s.line), Key: r.Key(k)})
+		case s.line > int64(r.Line):
+			_, err := tx.ExecContext(ctx, "UPDATE import_seen SET line = ? WHERE run_no = ? AND kind = ? AND item_key = ?", r.Line, t.RunNo, k.String(), r.Key(k))
+			if err != nil {
+				return fmt.Errorf("repo: task %s: keep line %d of key %q: %w", t.ID, r.Line, r.Key(k), err)
+			}
+			w.DisplacedPresent++
+			w.Duplicates = append(w.Duplicates, Duplicate{Line: int(s.line), FirstLine: r.Line, Key: r.Key(k)})
+		}
+	}
+	if len(first) > 0 {
+		q := "INSERT INTO import_seen (run_no, kind, item_key, line) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(first)/4), ", ")
+		if _, err := tx.ExecContext(ctx, q, first...); err != nil {
+			return fmt.Errorf("repo: task %s: record keys seen: %w", t.ID, err)
+		}
+	}
+	return nil
+}
+
+// storedRow is where a key stands: the run that stored it and its line in that run's file.
+type storedRow struct {
+	run  uint64
+	line int64
+}
+
+// storedLines runs q, which selects a key, a run number and a line, and returns them by key.
+func storedLines(ctx context.Context, tx *sql.Tx, q string, args []any) (map[string]storedRow, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	stored := map[string]int64{}
+	stored := map[string]storedRow{}
 	for rows.Next() {
 		var key string
-		var line int64
-		if err := rows.Scan(&key, &line); err != nil {
+		var s storedRow
+		if err := rows.Scan(&key, &s.run, &s.line); err != nil {
 			return nil, err
 		}
-		stored[key] = line
+		stored[key] = s
 	}
 	return stored, rows.Err()
 }

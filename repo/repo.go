@@ -150,13 +150,14 @@ var migrations = []struct{ table, column, alter string }{
 	{"customers", "import_run", "ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0"},
 	{"products", "import_run", "ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0"},
 	{"import_tasks", "displaced", "ADD COLUMN displaced INT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN duplicates MEDIUMTEXT NULL"},
+	{"import_tasks", "displaced_present", "ADD COLUMN displaced_present INT UNSIGNED NOT NULL DEFAULT 0"},
 }
 
 // migrate runs the migrations whose column is missing.
 func (d *DB) migrate(ctx context.Context) error {
 	// One look at the catalogue serves every table, since Open runs at every command's start.
 	rows, err := d.db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
-		WHERE table_schema = DATABASE() AND column_name IN ('import_run', 'displaced')`)
+		WHERE table_schema = DATABASE() AND column_name IN ('import_run', 'displaced', 'displaced_present')`)
 	if err != nil {
 		return fmt.Errorf("repo: inspect the schema: %w", err)
 	}
@@ -189,7 +190,7 @@ func (d *DB) Close() error { return d.db.Close() }
 
 // Reset empties the imported tables and the run and task records, for benchmarks that import the same files repeatedly.
 func (d *DB) Reset(ctx context.Context) error {
-	for _, table := range []string{record.Customers.Table(), record.Products.Table(), "import_tasks", "import_runs"} {
+	for _, table := range []string{record.Customers.Table(), record.Products.Table(), "import_tasks", "import_runs", "import_seen"} {
 		if _, err := d.db.ExecContext(ctx, "TRUNCATE TABLE "+quoteIdent(table)); err != nil {
 			return fmt.Errorf("repo: reset %s: %w", table, err)
 		}
@@ -242,6 +243,14 @@ func (d *DB) Count(ctx context.Context, k record.Kind) (int64, error) {
 		return 0, fmt.Errorf("repo: count %s: %w", k, err)
 	}
 	return n, nil
+}
+
+// EndRun forgets the keys the run found present (import_seen), which only its tasks needed.
+func (d *DB) EndRun(ctx context.Context, runNo uint64) error {
+	if _, err := d.db.ExecContext(ctx, "DELETE FROM import_seen WHERE run_no = ?", runNo); err != nil {
+		return fmt.Errorf("repo: end run %d: %w", runNo, err)
+	}
+	return nil
 }
 
 // ErrRunExists means StartRun was given a run ID registered before.

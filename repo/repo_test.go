@@ -462,6 +462,31 @@ func TestFirstOccurrenceWins(t *testing.T) {
 				t.Errorf("order %v: added %d, want 3; stored (-want, +got):\n%s", order, added, diff)
 			}
 		}
+		// A later run finds P1 and P2 present, and its file repeats P1 across two tasks: in either order, line 5
+		// is the repeat of line 2, and the stored rows stay the first run's.
+		for o, order := range [][]int{{0, 1}, {1, 0}} {
+			again := [][]record.Row{
+				{{Line: 2, Fields: []string{"P1", "again 2", "t", "1"}}},
+				{{Line: 5, Fields: []string{"P1", "again 5", "t", "1"}}, {Line: 6, Fields: []string{"P2", "again 6", "t", "1"}}},
+			}
+			runID := fmt.Sprintf("again%d", o)
+			present := 0
+			var dups []Duplicate
+			for _, c := range order {
+				w, err := b.db.ImportTask(b.ctx, b.task(t, runID, record.Products, again[c][0].Line), again[c])
+				if err != nil {
+					t.Fatal(err)
+				}
+				present += w.Present - w.DisplacedPresent
+				dups = append(dups, w.Duplicates...)
+				if w.Added != 0 {
+					t.Errorf("order %v: a run of present keys added %d", order, w.Added)
+				}
+			}
+			if diff := cmp.Diff([]Duplicate{{Line: 5, FirstLine: 2, Key: "P1"}}, dups); diff != "" || present != 2 {
+				t.Errorf("order %v: present %d, want 2; duplicates (-want, +got):\n%s", order, present, diff)
+			}
+		}
 		// A later run finds the keys present and leaves them alone, whatever its lines.
 		w, err := b.db.ImportTask(b.ctx, b.task(t, "later", record.Products, 2), []record.Row{{Line: 2, Fields: []string{"P2", "later", "t", "1"}}})
 		if diff := cmp.Diff(Written{Present: 1}, w); err != nil || diff != "" {

@@ -44,9 +44,22 @@ CREATE TABLE IF NOT EXISTS import_tasks (
     present     INT UNSIGNED NOT NULL DEFAULT 0,
     -- Rows of this run that another task had stored from a later line, and this task replaced (repo.Written).
     displaced   INT UNSIGNED NOT NULL DEFAULT 0,
+    -- The same for rows present from an earlier run: this task's earlier line took the place of another's.
+    displaced_present INT UNSIGNED NOT NULL DEFAULT 0,
     -- The task's rows whose key the file held on an earlier line, as JSON [[line, first line, key], ...].
     duplicates  MEDIUMTEXT   NULL,
     finished_at TIMESTAMP(6) NULL,
     PRIMARY KEY (task_id),
     KEY import_tasks_run (run_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- The keys a run found already present from an earlier run, with the first line it found each on. A key that a
+-- file repeats is stored by neither occurrence then, so this is how a later occurrence, in another task, learns it
+-- is a repeat. The run deletes its rows when it ends.
+CREATE TABLE IF NOT EXISTS import_seen (
+    run_no   BIGINT UNSIGNED NOT NULL,
+    kind     VARCHAR(16)     NOT NULL,
+    item_key VARCHAR(64)     NOT NULL,
+    line     BIGINT UNSIGNED NOT NULL,
+    PRIMARY KEY (run_no, kind, item_key)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

@@ -63,17 +63,18 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	slices.SortStableFunc(problems, func(a, b record.Problem) int { return a.Line - b.Line })
 	o := ledger.Outcome{
-		TaskID:      id,
-		FirstLine:   p.FirstLine,
-		Read:        read,
-		Added:       w.Added,
-		Present:     w.Present,
-		Rejected:    len(problems),
-		Displaced:   w.Displaced,
-		Problems:    problems,
-		Worker:      h.Worker,
-		Concurrency: h.Concurrency,
-		Redelivered: w.Redelivered,
+		TaskID:           id,
+		FirstLine:        p.FirstLine,
+		Read:             read,
+		Added:            w.Added,
+		Present:          w.Present,
+		Rejected:         len(problems),
+		Displaced:        w.Displaced,
+		DisplacedPresent: w.DisplacedPresent,
+		Problems:         problems,
+		Worker:           h.Worker,
+		Concurrency:      h.Concurrency,
+		Redelivered:      w.Redelivered,
 	}
 	if err := h.Ledger.Record(ctx, p.RunID, k, o); err != nil {
 		return err

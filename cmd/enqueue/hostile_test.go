@@ -53,6 +53,21 @@ func TestHostileFiles(t *testing.T) {
 	if rep.ProblemCount != 12 {
 		t.Errorf("problem count %d, want 12", rep.ProblemCount)
 	}
+	// Again: the good rows are present now, and the same rows are rejected for the same reasons, the repeated
+	// keys included, though their first occurrences were stored by the earlier run.
+	code, stdout, stderr = b.enqueue(t, "--json", "--rejects", rejects, hostile)
+	if code != cli.ExitRejected {
+		t.Fatalf("second run: exit %d, want 1\n%s", code, stderr)
+	}
+	if got, err := os.ReadFile(rejects); err != nil || string(got) != wantRejects(t) {
+		t.Errorf("second run: the rejects file differs from the first run's, %v:\n%s", err, got)
+	}
+	for i, want := range [][4]int64{{11, 0, 4, 7}, {8, 0, 3, 5}} {
+		f := decode(t, stdout).Files[i]
+		if got := [4]int64{f.Read, f.Added, f.Present, f.Rejected}; got != want {
+			t.Errorf("second run %s: read, added, present, rejected = %v, want %v", f.File, got, want)
+		}
+	}
 
 	db, err := sql.Open("mysql", b.dsn)
 	if err != nil {

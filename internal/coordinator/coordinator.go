@@ -193,6 +193,9 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.Repo.EndRun(ctx, runNo); err != nil {
+		return nil, err
+	}
 	b, err := json.Marshal(rep)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: encode results: %w", err)
@@ -501,7 +504,7 @@ func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []i
 		for _, o := range outcomes {
 			f.Read += int64(o.Read)
 			f.Added += int64(o.Added - o.Displaced)
-			f.Present += int64(o.Present)
+			f.Present += int64(o.Present - o.DisplacedPresent)
 			f.Rejected += int64(o.Rejected)
 			if o.Redelivered {
 				f.Redelivered++

@@ -36,8 +36,8 @@ func progressKey(runID string) string { return "hpnorton:run:" + runID + ":progr
 // wakeKey is the list a worker pushes to after recording an outcome, so the coordinator wakes at once.
 func wakeKey(runID string) string { return "hpnorton:run:" + runID + ":wake" }
 
-// Outcome is what one task did with its chunk. Summed over a file's tasks, Read = Added - Displaced + Present +
-// Rejected; a single task's counts need not add up, since it may reject a line of another task's chunk that it
+// Outcome is what one task did with its chunk. Summed over a file's tasks, Read = Added - Displaced + Present -
+// DisplacedPresent + Rejected; a single task's counts need not add up, since it may reject a line of another task's chunk that it
 // displaced (see repo.Written).
 type Outcome struct {
 	TaskID    string `json:"task_id"`
@@ -47,6 +47,8 @@ type Outcome struct {
 	Present   int    `json:"present"`
 	Rejected  int    `json:"rejected"`
 	Displaced int    `json:"displaced,omitempty"`
+	// DisplacedPresent is Displaced for rows present from an earlier run: Present counts rows less it.
+	DisplacedPresent int `json:"displaced_present,omitempty"`
 	// Problems lists each rejected record.
 	Problems []record.Problem `json:"problems,omitempty"`
 	// Worker names the process that ran the task (host:pid) and Concurrency its asynq concurrency.

@@ -89,7 +89,7 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	mux := tasks.NewMux(h)
 	if m := cfg.Metrics; m != nil {
 		h.Finished = func(k record.Kind, o ledger.Outcome) {
-			m.Rows(k.String(), o.Added-o.Displaced, o.Present, o.Rejected, o.Redelivered)
+			m.Rows(k.String(), o.Added-o.Displaced, o.Present-o.DisplacedPresent, o.Rejected, o.Redelivered)
 		}
 		mux.Use(m.Middleware)
 	}
