@@ -34,6 +34,7 @@ const shownProblems = 10
 const maxListed = 100
 
 func main() {
+	cli.RouteDriverLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

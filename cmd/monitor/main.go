@@ -22,6 +22,7 @@ const DefaultAddr = "127.0.0.1:8080"
 const synopsis = "monitor [flags]"
 
 func main() {
+	cli.RouteDriverLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()

@@ -26,6 +26,7 @@ const defaultConcurrency = 4
 const synopsis = "worker [flags]"
 
 func main() {
+	cli.RouteDriverLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()

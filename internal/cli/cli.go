@@ -105,9 +105,8 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(io.Discard)
 }
 
-// NewLogger returns a slog logger writing to w in the given format. The Redis and MySQL clients' own messages,
-// such as a failed dial, go to the latest logger made, at warning level: each client has one logger per process,
-// and a command makes one logger.
+// NewLogger returns a slog logger writing to w in the given format. After RouteDriverLogs, the Redis and MySQL
+// clients' own messages, such as a failed dial, go to it too, at warning level.
 func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
 	var log *slog.Logger
 	switch strings.ToLower(format) {
@@ -118,12 +117,22 @@ func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
 	default:
 		return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q (want text or json)", format)}
 	}
-	driverLog.Store(log)
+	if routeDrivers.Load() {
+		driverLog.Store(log)
+	}
 	return log, nil
 }
 
-// driverLog is where the clients' messages go; until a command makes its logger, slog's default.
-var driverLog atomic.Pointer[slog.Logger]
+// RouteDriverLogs makes NewLogger's logger receive the Redis and MySQL clients' messages. Each client has one
+// logger per process, so only a command's main calls it; tests that run several commands in one process leave the
+// messages with slog's default logger.
+func RouteDriverLogs() { routeDrivers.Store(true) }
+
+var (
+	routeDrivers atomic.Bool
+	// driverLog is where the clients' messages go; until a command makes its logger, slog's default.
+	driverLog atomic.Pointer[slog.Logger]
+)
 
 // The clients keep their logger in a plain variable that every connection reads, so it is set once, here, before
 // any connection exists, and the logger behind it changes through driverLog.
