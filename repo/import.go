@@ -71,8 +71,9 @@ type Written struct {
 // Duplicate is a line whose key the file held first on FirstLine. FirstLine is the earliest line this task saw;
 // when a key occurs three times or more and tasks run out of order, the run's report settles the first of all.
 type Duplicate struct {
-	Line, FirstLine int
-	Key             string
+	Line      int    `json:"line"`
+	FirstLine int    `json:"first_line"`
+	Key       string `json:"key"`
 }
 
 // ImportTask inserts the rows of one task that are not yet present, together with the task's record, in one
@@ -213,17 +214,13 @@ func (d *DB) committed(ctx context.Context, taskID string) (Written, error) {
 	return w, nil
 }
 
-// encodeDuplicates lays out a task's duplicates for import_tasks as JSON [[line, first line, key], ...]; NULL
-// when there are none, which is nearly always.
+// encodeDuplicates lays out a task's duplicates for import_tasks as JSON; NULL when there are none, which is
+// nearly always.
 func encodeDuplicates(dups []Duplicate) (any, error) {
 	if len(dups) == 0 {
 		return nil, nil
 	}
-	out := make([][3]any, len(dups))
-	for i, d := range dups {
-		out[i] = [3]any{d.Line, d.FirstLine, d.Key}
-	}
-	b, err := json.Marshal(out)
+	b, err := json.Marshal(dups)
 	if err != nil {
 		return nil, fmt.Errorf("repo: encode duplicates: %w", err)
 	}
@@ -234,15 +231,9 @@ func decodeDuplicates(s string) ([]Duplicate, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var raw [][3]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+	var dups []Duplicate
+	if err := json.Unmarshal([]byte(s), &dups); err != nil {
 		return nil, fmt.Errorf("decode duplicates: %w", err)
-	}
-	dups := make([]Duplicate, len(raw))
-	for i, r := range raw {
-		if err := errors.Join(json.Unmarshal(r[0], &dups[i].Line), json.Unmarshal(r[1], &dups[i].FirstLine), json.Unmarshal(r[2], &dups[i].Key)); err != nil {
-			return nil, fmt.Errorf("decode duplicates: %w", err)
-		}
 	}
 	return dups, nil
 }
@@ -465,7 +456,7 @@ func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row, w *Wr
 		for _, r := range batch {
 			s, ok := stored[r.Key(k)]
 			switch {
-			case !ok || s.run == t.RunNo && s.line == int64(r.Line): // this row itself
+			case !ok || s.run == t.RunNo && s.line == int64(r.Line): // this row itself (a loaded key is always found)
 				continue
 			case s.run != t.RunNo:
 				present = append(present, r)

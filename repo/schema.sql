@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS import_tasks (
     displaced   INT UNSIGNED NOT NULL DEFAULT 0,
     -- The same for rows present from an earlier run: this task's earlier line took the place of another's.
     displaced_present INT UNSIGNED NOT NULL DEFAULT 0,
-    -- The task's rows whose key the file held on an earlier line, as JSON [[line, first line, key], ...].
+    -- The task's rows whose key the file held on an earlier line, as JSON [{"line", "first_line", "key"}, ...].
     duplicates  MEDIUMTEXT   NULL,
     finished_at TIMESTAMP(6) NULL,
     PRIMARY KEY (task_id),

@@ -30,9 +30,6 @@ const synopsis = "enqueue [flags] [DIR]   (DIR holds customers.csv and products.
 // shownProblems is how many rejected rows the table lists; --json and the results key list more.
 const shownProblems = 10
 
-// maxListed is how many problems a --strict refusal lists in its JSON, as a run's report does.
-const maxListed = 100
-
 func main() {
 	cli.RouteDriverLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -163,7 +160,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 
 // refuse ends a --strict run that found problems: it reports them as a run would, and enqueues nothing.
 func refuse(stdout io.Writer, dir string, problems []record.Problem, asJSON bool, rejects *os.File) (*coordinator.Report, error) {
-	rep := &coordinator.Report{Problems: problems[:min(len(problems), maxListed)], ProblemCount: len(problems), AllProblems: problems}
+	rep := coordinator.ProblemReport(problems)
 	if err := writeRejects(rejects, problems); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,12 @@ func Check(cfg Config) ([]record.Problem, error) {
 	return problems, nil
 }
 
+// ProblemReport is the report of a run refused for its problems: it lists them as a run's report would, and
+// counts nothing else.
+func ProblemReport(problems []record.Problem) *Report {
+	return &Report{Problems: slices.Clip(problems[:min(len(problems), maxListedProblems)]), ProblemCount: len(problems), AllProblems: problems}
+}
+
 func checkFile(cfg Config, k record.Kind) ([]record.Problem, error) {
 	f, s, err := openFile(cfg, k)
 	if err != nil {
