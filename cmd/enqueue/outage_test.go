@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/cli"
 	"hpnorton/internal/gen"
@@ -161,4 +162,31 @@ func TestMySQLOutage(t *testing.T) {
 	} else {
 		t.Logf("%d task deliveries failed during the outage and were retried", failed)
 	}
+}
+
+// TestRedisOutage cuts the enqueuer off Redis in the middle of a run. The run's state lives in Redis, so the
+// enqueuer cannot finish it: it must stop at once with exit status 2 and say what is safe, not hang or count.
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1) // a worker at concurrency 1, on Redis directly, keeps the run going for a while
+	opt, err := redis.ParseURL(testenv.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startOutageProxy(t, opt.Addr)
+	b.redisURL = strings.Replace(testenv.RedisURL(), opt.Addr, proxy.ln.Addr().String(), 1) // the enqueuer's only
+
+	dir := t.TempDir()
+	if err := gen.WriteDir(dir, 20000, gen.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	wait := b.startEnqueue(t, "--quiet", "--chunk-rows", "100", dir)
+	time.Sleep(300 * time.Millisecond)
+	proxy.cut(true)
+	code, stdout, stderr := wait(time.Minute, func() string { return "" })
+	if code != cli.ExitError || !strings.Contains(stderr, "stopped waiting") || !strings.Contains(stderr, "the rows stored so far stay") {
+		t.Errorf("exit %d, want 2 and what is safe\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	t.Logf("enqueue said: %s", lines[len(lines)-1])
 }
