@@ -7,7 +7,7 @@ DATA        ?= testdata
 ROWS        ?= 300000
 RUNS        ?= 5
 
-.PHONY: build run test lint bench bench-e2e testdata screenshot
+.PHONY: build run test lint bench bench-e2e testdata screenshot contention
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -39,3 +39,7 @@ testdata:
 # docs/monitor.png and docs/monitor-queue.png: the web monitor in headless Chromium during a real run.
 screenshot:
 	scripts/monitor-screenshot
+
+# The three contention failures (deadlock, counts, lost update) and how the system avoids each, in hpnorton_contention.
+contention:
+	$(GO) run ./cmd/contention
