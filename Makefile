@@ -7,7 +7,7 @@ DATA        ?= testdata
 ROWS        ?= 300000
 RUNS        ?= 5
 
-.PHONY: build run test lint bench bench-e2e testdata screenshot contention
+.PHONY: build run test lint bench bench-e2e testdata screenshot contention profile compare
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -43,3 +43,13 @@ screenshot:
 # The three contention failures (deadlock, counts, lost update) and how the system avoids each, in hpnorton_contention.
 contention:
 	$(GO) run ./cmd/contention
+
+# pprof text of the linear import (sample data and 2 x 300,000 rows, CPU and allocations) and of the lesson-5 style,
+# under docs/.
+profile:
+	scripts/profile
+
+# Linear against parallel (2 worker processes at CONCURRENCY) at 1,000 to 1,000,000 rows per file: medians, speedups,
+# the crossover, docs/compare.png and a regenerated findings.txt.
+compare: build
+	bin/bench -sizes 1000,10000,100000,1000000 -runs $(RUNS) -processes 2 -concurrency $(CONCURRENCY) -plot docs/compare.png -findings findings.txt

@@ -55,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type options struct {
 	rows, runs, concurrency, processes, chunkRows int
 	bin, redisURL, mysqlDSN, modes, prefix        string
+	// sizes, when set, makes the run a comparison of linear and parallel mode at each size; plot and findings
+	// are where it writes its PNG and findings.txt.
+	sizes          []int
+	plot, findings string
 }
 
 func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
@@ -69,8 +73,24 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.StringVar(&o.redisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), cli.DefaultRedisURL), "Redis `URL`")
 	fs.StringVar(&o.mysqlDSN, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server `DSN`; each mode gets a database of its own on it")
 	fs.StringVar(&o.prefix, "prefix", "hpnorton_bench_"+strconv.FormatInt(time.Now().UnixNano(), 36), "names the databases, queues and run IDs the bench makes")
+	sizes := fs.String("sizes", "", "compare linear and parallel mode at each of these comma-separated `rows` per file, instead of one size")
+	fs.StringVar(&o.plot, "plot", "", "with --sizes, write the plot of seconds against rows to this PNG `file`")
+	fs.StringVar(&o.findings, "findings", "", "with --sizes, regenerate this findings `file` from the comparison")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	for f := range strings.SplitSeq(*sizes, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return &cli.UsageError{Msg: fmt.Sprintf("--sizes: %q is not a positive number of rows", f)}
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	if len(o.sizes) > 0 {
+		o.modes = "linear,parallel"
 	}
 	if o.rows < 1 || o.runs < 1 || o.concurrency < 1 || o.processes < 1 {
 		return &cli.UsageError{Msg: "--rows, --runs, --concurrency and --processes must be at least 1"}
@@ -81,17 +101,6 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 			return &cli.UsageError{Msg: fmt.Sprintf("unknown mode %q", m)}
 		}
 	}
-
-	data, err := os.MkdirTemp("", "hpnorton-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(data)
-	if err := gen.WriteDir(data, o.rows, gen.Options{}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "bench: 2 × %d rows, %d rounds, modes in turn: %s; parallel = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
-		o.rows, o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
 
 	envs := map[string]*modeEnv{}
 	for _, m := range modes {
@@ -105,10 +114,43 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 
 	time.Sleep(time.Second) // the workers connect and start polling: they are "already running" when timing starts
 
+	if len(o.sizes) > 0 {
+		fmt.Fprintf(stdout, "compare: linear (1 process × 1) and parallel (%d process(es) × %d), %d rounds in turn, chunks of %d rows\n\n",
+			o.processes, o.concurrency, o.runs, o.chunkRows)
+		results, err := compare(ctx, o, envs, stdout)
+		if err != nil {
+			return err
+		}
+		if o.plot != "" {
+			if err := writePlot(o.plot, results, o); err != nil {
+				return fmt.Errorf("--plot: %w", err)
+			}
+			fmt.Fprintf(stdout, "wrote %s\n", o.plot)
+		}
+		if o.findings != "" {
+			if err := writeFindings(ctx, o.findings, results, o, "bench "+strings.Join(args, " ")); err != nil {
+				return fmt.Errorf("--findings: %w", err)
+			}
+			fmt.Fprintf(stdout, "wrote %s\n", o.findings)
+		}
+		return nil
+	}
+
+	data, err := os.MkdirTemp("", "hpnorton-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+	if err := gen.WriteDir(data, o.rows, gen.Options{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "bench: 2 × %d rows, %d rounds, modes in turn: %s; parallel = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
+		o.rows, o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
+
 	times := map[string][]float64{}
 	for round := 1; round <= o.runs; round++ {
 		for _, m := range modes {
-			secs, err := envs[m].runOnce(ctx, o, data, round)
+			secs, err := envs[m].runOnce(ctx, o, o.rows, data, strconv.Itoa(round))
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", m, round, err)
 			}
@@ -180,9 +222,9 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	return e, nil
 }
 
-// runOnce empties the tables and imports the files once, returning the seconds from the command's start to its
-// exit.
-func (e *modeEnv) runOnce(ctx context.Context, o options, data string, round int) (float64, error) {
+// runOnce empties the tables and imports the files of data, which hold rows records each, once, returning the
+// seconds from the command's start to its exit. tag makes the run's ID unique.
+func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag string) (float64, error) {
 	if err := e.db.Reset(ctx); err != nil {
 		return 0, err
 	}
@@ -196,7 +238,7 @@ func (e *modeEnv) runOnce(ctx context.Context, o options, data string, round int
 		cmd = e.mysqlimport(ctx, data)
 	} else {
 		cmd = exec.CommandContext(ctx, filepath.Join(o.bin, "enqueue"), "--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
-			"--queue", e.queue, "--run-id", e.queue+"_r"+strconv.Itoa(round), "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet", data)
+			"--queue", e.queue, "--run-id", e.queue+"_r"+tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet", data)
 	}
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -209,11 +251,11 @@ func (e *modeEnv) runOnce(ctx context.Context, o options, data string, round int
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && e.mode != "mysqlimport" {
 		e.enqueueRSS = max(e.enqueueRSS, ru.Maxrss)
 	}
-	return secs, e.check(ctx, o, out.String())
+	return secs, e.check(ctx, rows, out.String())
 }
 
 // check confirms that the run stored every row, so a fast failure cannot pass for a fast import.
-func (e *modeEnv) check(ctx context.Context, o options, out string) error {
+func (e *modeEnv) check(ctx context.Context, rows int, out string) error {
 	if e.mode != "mysqlimport" {
 		var rep coordinator.Report
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -225,8 +267,8 @@ func (e *modeEnv) check(ctx context.Context, o options, out string) error {
 		if err != nil {
 			return err
 		}
-		if n != int64(o.rows) {
-			return fmt.Errorf("%s holds %d rows after the run, want %d", k.Table(), n, o.rows)
+		if n != int64(rows) {
+			return fmt.Errorf("%s holds %d rows after the run, want %d", k.Table(), n, rows)
 		}
 	}
 	return nil
