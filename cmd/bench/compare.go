@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -34,15 +35,16 @@ func (r sizeResult) median(mode string) float64 { return median(r.times[mode]) }
 func (r sizeResult) speedup() float64 { return r.median("linear") / r.median("parallel") }
 
 // compare runs linear and parallel mode at each size, in turn within each round, and reports medians, speedups
-// and the crossover; it writes the plot and the findings when asked.
+// and the crossover. Each size's files live only while that size runs.
 func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io.Writer) ([]sizeResult, error) {
+	tmp, err := os.MkdirTemp("", "hpnorton-compare-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
 	var results []sizeResult
 	for _, rows := range o.sizes {
-		data, err := os.MkdirTemp("", "hpnorton-compare-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(data)
+		data := filepath.Join(tmp, strconv.Itoa(rows))
 		if err := gen.WriteDir(data, rows, gen.Options{}); err != nil {
 			return nil, err
 		}
@@ -58,7 +60,9 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 		}
 		fmt.Fprintf(stdout, "2 × %-9d linear %s   parallel %s\n", rows, showTimes(r.times["linear"]), showTimes(r.times["parallel"]))
 		results = append(results, r)
-		os.RemoveAll(data)
+		if err := os.RemoveAll(data); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintln(stdout)
 	if err := writeTable(stdout, results); err != nil {
