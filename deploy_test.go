@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"hpnorton/internal/testenv"
+	"hpnorton/repo"
 )
 
 type compose struct {
@@ -138,6 +139,9 @@ func TestCompose(t *testing.T) {
 			}
 		}
 		if dsn, ok := s.Environment["HPNORTON_MYSQL_DSN"]; ok {
+			if _, err := repo.ParseDSN(dsn); err != nil {
+				t.Errorf("service %s: the commands refuse its HPNORTON_MYSQL_DSN: %v", name, err)
+			}
 			cfg, err := mysql.ParseDSN(dsn)
 			m := c.Services["mysql"].Environment
 			if err != nil || cfg.Addr != "mysql:3306" || cfg.Passwd != m["MYSQL_ROOT_PASSWORD"] || cfg.DBName != m["MYSQL_DATABASE"] {

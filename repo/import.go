@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -41,6 +42,9 @@ func (m Method) String() string {
 	return fmt.Sprintf("Method(%d)", int(m))
 }
 
+// ErrUnknownRun means a task names a run this database did not register: it was meant for another database.
+var ErrUnknownRun = errors.New("repo: this database registered no such run")
+
 // Task identifies one import task for ImportTask.
 type Task struct {
 	ID    string
@@ -70,8 +74,11 @@ type Written struct {
 
 // Duplicate is a line whose key the file held first on FirstLine. FirstLine is the earliest line this task saw;
 // when a key occurs three times or more and tasks run out of order, the run's report settles the first of all.
+// LastLine is the record's last line when it is known; a row displaced from the table is known by its first line
+// only.
 type Duplicate struct {
 	Line      int    `json:"line"`
+	LastLine  int    `json:"last_line,omitempty"`
 	FirstLine int    `json:"first_line"`
 	Key       string `json:"key"`
 }
@@ -133,7 +140,7 @@ func dropRepeats(rows []record.Row, key int) ([]record.Row, []Duplicate) {
 	var dups []Duplicate
 	for _, r := range rows[i:] {
 		if last := kept[len(kept)-1]; last.Fields[key] == r.Fields[key] {
-			dups = append(dups, Duplicate{Line: r.Line, FirstLine: last.Line, Key: r.Fields[key]})
+			dups = append(dups, Duplicate{Line: r.Line, LastLine: r.LastLine, FirstLine: last.Line, Key: r.Fields[key]})
 			continue
 		}
 		kept = append(kept, r)
@@ -155,8 +162,10 @@ func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row, dups []D
 	}()
 
 	// Claiming the task first makes a second delivery running at the same moment wait on this row's lock, then
-	// find it committed, rather than insert the same rows alongside.
-	_, err = tx.ExecContext(ctx, "INSERT INTO import_tasks (task_id, run_id, kind) VALUES (?, ?, ?)", t.ID, t.RunID, t.Kind.String())
+	// find it committed, rather than insert the same rows alongside. The claim succeeds only for a run this
+	// database registered, under the same number: a task that reached the wrong database writes nothing.
+	res, err := tx.ExecContext(ctx, "INSERT INTO import_tasks (task_id, run_id, kind) SELECT ?, run_id, ? FROM import_runs WHERE run_id = ? AND run_no = ?",
+		t.ID, t.Kind.String(), t.RunID, t.RunNo)
 	var merr *mysql.MySQLError
 	if errors.As(err, &merr) && merr.Number == errDupEntry {
 		if err = tx.Rollback(); err != nil {
@@ -166,6 +175,10 @@ func (d *DB) importOnce(ctx context.Context, t Task, rows []record.Row, dups []D
 	}
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: claim task %s: %w", t.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		err = cmp.Or(err, fmt.Errorf("%w: run %s number %d, task %s", ErrUnknownRun, t.RunID, t.RunNo, t.ID))
+		return Written{}, err
 	}
 
 	if d.Method == Load {
@@ -463,7 +476,7 @@ func keepFirst(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row, w *Wr
 				continue
 			case s.line < int64(r.Line):
 				w.Present--
-				w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, FirstLine: int(s.line), Key: r.Key(k)})
+				w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, LastLine: r.LastLine, FirstLine: int(s.line), Key: r.Key(k)})
 				continue
 			}
 			args := make([]any, 0, len(cols)+4)
@@ -510,7 +523,7 @@ func settlePresent(ctx context.Context, tx *sql.Tx, t Task, rows []record.Row, w
 			first = append(first, t.RunNo, k.String(), r.Key(k), r.Line)
 		case s.line < int64(r.Line):
 			w.Present--
-			w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, FirstLine: int(s.line), Key: r.Key(k)})
+			w.Duplicates = append(w.Duplicates, Duplicate{Line: r.Line, LastLine: r.LastLine, FirstLine: int(s.line), Key: r.Key(k)})
 		case s.line > int64(r.Line):
 			_, err := tx.ExecContext(ctx, "UPDATE import_seen SET line = ? WHERE run_no = ? AND kind = ? AND item_key = ?", r.Line, t.RunNo, k.String(), r.Key(k))
 			if err != nil {

@@ -4,10 +4,16 @@ package repo
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +48,9 @@ const sqlMode = "'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVIS
 // DB is a MySQL database holding the imported tables.
 type DB struct {
 	db *sql.DB
+	// ID names this database among all the databases that share a Redis, so that a task can only land in the
+	// database it was meant for (see identify). It is the same for every process that opens the database.
+	ID string
 	// maxPacket is the server's max_allowed_packet, which bounds one statement.
 	maxPacket int
 	// RowsPerStatement caps the rows of one INSERT; the placeholder limit and maxPacket may lower it further.
@@ -54,21 +63,28 @@ type DB struct {
 // DefaultRowsPerStatement is the batch size multi-row INSERTs use unless a caller sets another.
 const DefaultRowsPerStatement = 1000
 
+// DefaultMaxConns caps the connections Open's pool keeps to the server; SetMaxConns changes it.
+const DefaultMaxConns = 4
+
+// sessionSettings are the MySQL session variables a DSN may set, as ?name=value. Any other would be set on every
+// connection as given, and some change what the counts mean or what the checks catch: autocommit=0 makes COUNT(*)
+// read an old snapshot, unique_checks=0 lets a repeated key through, sql_mode is ours to set.
+var sessionSettings = map[string]bool{
+	"time_zone": true, "wait_timeout": true, "net_read_timeout": true, "net_write_timeout": true,
+	"innodb_lock_wait_timeout": true, "lock_wait_timeout": true, "max_execution_time": true,
+}
+
 // Open connects to the MySQL database the DSN names, creating the database if it does not exist, and ensures the
 // schema. The DSN is go-sql-driver's format, for example "root@tcp(127.0.0.1:3306)/hpnorton".
+//
+// Driver options that would change what the import counts or allows are overridden: clientFoundRows (rows
+// matched would count as rows added), multiStatements and allowAllFiles (LOAD DATA LOCAL reads only the rows this
+// package hands it). A session variable other than those in sessionSettings is refused.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	cfg, err := mysql.ParseDSN(dsn)
+	cfg, err := ParseDSN(dsn)
 	if err != nil {
-		// The driver's message may quote the DSN, password included.
-		return nil, errors.New("repo: the MySQL DSN cannot be parsed; the expected form is user:password@tcp(host:port)/database")
+		return nil, err
 	}
-	if cfg.DBName == "" {
-		return nil, fmt.Errorf("repo: the MySQL DSN names no database")
-	}
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	cfg.Params["sql_mode"] = sqlMode
 	// Read max_allowed_packet from the server: the driver otherwise assumes 64 MiB, and MariaDB's default is 16.
 	cfg.MaxAllowedPacket = 0
 
@@ -91,6 +107,32 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return d, nil
 }
 
+// ParseDSN reads a DSN as Open does: it refuses one without a database or with a session variable outside
+// sessionSettings, and overrides the options that would change what is counted or allowed. Its errors never quote
+// the DSN, which may hold a password.
+func ParseDSN(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The driver's message may quote the DSN, password included.
+		return nil, errors.New("repo: the MySQL DSN cannot be parsed; the expected form is user:password@tcp(host:port)/database")
+	}
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("repo: the MySQL DSN names no database")
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Params)) {
+		if !sessionSettings[name] {
+			allowed := slices.Sorted(maps.Keys(sessionSettings))
+			return nil, fmt.Errorf("repo: the MySQL DSN sets %s, which an import does not allow since it can change what is counted or checked; the DSN may set %s", name, strings.Join(allowed, ", "))
+		}
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["sql_mode"] = sqlMode
+	cfg.ClientFoundRows, cfg.MultiStatements, cfg.AllowAllFiles = false, false, false
+	return cfg, nil
+}
+
 func connect(ctx context.Context, cfg *mysql.Config) (*sql.DB, error) {
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -98,6 +140,8 @@ func connect(ctx context.Context, cfg *mysql.Config) (*sql.DB, error) {
 	}
 	db := sql.OpenDB(connector)
 	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetMaxOpenConns(DefaultMaxConns)
+	db.SetMaxIdleConns(DefaultMaxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("repo: cannot reach MySQL at %s: %w", cfg.Addr, err)
@@ -130,6 +174,9 @@ func (d *DB) init(ctx context.Context) error {
 		}
 	}
 	if err := d.migrate(ctx); err != nil {
+		return err
+	}
+	if err := d.identify(ctx); err != nil {
 		return err
 	}
 	var localInfile bool
@@ -183,6 +230,35 @@ func (d *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// identify sets ID from what tells this database apart from every other: a random value it keeps in import_meta
+// from its first use, its name, and the host name and port the server itself reports, which are the same however
+// a client reaches it. The random value tells apart two databases of the same name on servers with the same host
+// name; the name, host and port tell apart a copy of the database, restored from a dump, from its original.
+func (d *DB) identify(ctx context.Context) error {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	_, err := d.db.ExecContext(ctx, "INSERT INTO import_meta (one, database_id) VALUES (1, ?) ON DUPLICATE KEY UPDATE one = one", hex.EncodeToString(b[:]))
+	if err != nil {
+		return fmt.Errorf("repo: record the database's identity: %w", err)
+	}
+	var random, host, name string
+	var port int
+	err = d.db.QueryRowContext(ctx, "SELECT database_id, @@hostname, @@port, DATABASE() FROM import_meta WHERE one = 1").Scan(&random, &host, &port, &name)
+	if err != nil {
+		return fmt.Errorf("repo: read the database's identity: %w", err)
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{random, host, strconv.Itoa(port), name}, "\x00")))
+	d.ID = hex.EncodeToString(sum[:6])
+	return nil
+}
+
+// SetMaxConns caps the connections the pool opens and keeps, which should match how many tasks run at once:
+// every worker's cap adds up against the server's max_connections.
+func (d *DB) SetMaxConns(n int) {
+	d.db.SetMaxOpenConns(n)
+	d.db.SetMaxIdleConns(n)
 }
 
 // Close closes the connection pool.
@@ -251,6 +327,39 @@ func (d *DB) EndRun(ctx context.Context, runNo uint64) error {
 		return fmt.Errorf("repo: end run %d: %w", runNo, err)
 	}
 	return nil
+}
+
+// Prune deletes the records of runs registered before cutoff: their registration, their tasks' records and the
+// keys they found present. It returns how many runs it pruned. A task of a pruned run that is delivered again
+// finds no registration, and writes nothing (ErrUnknownRun).
+func (d *DB) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	for _, q := range []string{
+		"DELETE t FROM import_tasks t JOIN import_runs r ON r.run_id = t.run_id WHERE r.started_at < ?",
+		"DELETE s FROM import_seen s JOIN import_runs r ON r.run_no = s.run_no WHERE r.started_at < ?",
+		"DELETE FROM import_runs WHERE started_at < ?",
+	} {
+		res, err := d.db.ExecContext(ctx, q, cutoff.UTC())
+		if err != nil {
+			return 0, fmt.Errorf("repo: prune old runs: %w", err)
+		}
+		n, _ = res.RowsAffected() // the last statement's count is the runs'
+	}
+	return n, nil
+}
+
+// Transient reports whether err may pass if the same statement is tried again: the server could not be reached or
+// the connection was lost, or a lock could not be had. Other errors from the server will recur.
+func Transient(err error) bool {
+	var merr *mysql.MySQLError
+	if !errors.As(err, &merr) {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	switch merr.Number {
+	case errLockWait, errDeadlock, 1040, 1053, 1927, 2006, 2013: // too many connections, shutdown, killed, gone, lost
+		return true
+	}
+	return false
 }
 
 // ErrRunExists means StartRun was given a run ID registered before.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
@@ -515,5 +516,93 @@ func TestStartRun(t *testing.T) {
 	}
 	if _, err := b.db.ImportTask(b.ctx, Task{ID: "r3:products:2", RunID: "r3", Kind: record.Products}, products("P1")); err == nil {
 		t.Fatal("ImportTask without a run number succeeded")
+	}
+}
+
+// TestDSNCannotChangeTheCounts: clientFoundRows would make a present row count as added; it is overridden. A
+// session variable that would change what is counted or checked is refused by name, without the DSN's password.
+func TestDSNCannotChangeTheCounts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	db, err := Open(b.ctx, b.dsn+"?clientFoundRows=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i, want := range [][2]int{{2, 0}, {1, 2}} {
+		w, err := db.ImportTask(b.ctx, b.task(t, fmt.Sprintf("r%d", i), record.Products, 2), products("P1", "P2", "P3")[:2+i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]int{w.Added, w.Present}; got != want {
+			t.Errorf("import %d with clientFoundRows=true: added, present = %v, want %v", i+1, got, want)
+		}
+	}
+	cfg, err := mysql.ParseDSN(b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Passwd = "s3cret"
+	for _, param := range []string{"autocommit=0", "unique_checks=0", "sql_mode=''"} {
+		_, err := Open(b.ctx, cfg.FormatDSN()+"?"+param)
+		name, _, _ := strings.Cut(param, "=")
+		if err == nil || !strings.Contains(err.Error(), "the MySQL DSN sets "+name) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open with ?%s = %v; want a refusal naming %s and not the password", param, err, name)
+		}
+	}
+	if db, err := Open(b.ctx, b.dsn+"?time_zone=%27%2B00%3A00%27&innodb_lock_wait_timeout=10"); err != nil {
+		t.Errorf("Open with harmless session settings: %v", err)
+	} else {
+		db.Close()
+	}
+}
+
+// TestPrune: runs registered before the cutoff lose their registration, their tasks' records and their seen keys;
+// later runs keep theirs; and a task of a pruned run, delivered again, writes nothing.
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	old, recent := b.task(t, "old", record.Products, 2), b.task(t, "recent", record.Products, 2)
+	for _, task := range []Task{old, recent} {
+		if _, err := b.db.ImportTask(b.ctx, task, products("P1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.db.db.ExecContext(b.ctx, "UPDATE import_runs SET started_at = NOW(6) - INTERVAL 8 DAY WHERE run_id = 'old'"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.db.Prune(b.ctx, time.Now().Add(-7*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want 1 run pruned", n, err)
+	}
+	var runs, tasks, seen int
+	err = b.db.db.QueryRowContext(b.ctx, "SELECT (SELECT COUNT(*) FROM import_runs), (SELECT COUNT(*) FROM import_tasks), (SELECT COUNT(*) FROM import_seen)").Scan(&runs, &tasks, &seen)
+	if err != nil || runs != 1 || tasks != 1 || seen != 1 {
+		t.Errorf("after pruning: %d runs, %d task records, %d seen keys, %v; want the recent run's 1, 1 and 1", runs, tasks, seen, err)
+	}
+	if _, err := b.db.ImportTask(b.ctx, Task{ID: "old:products:9", RunID: old.RunID, RunNo: old.RunNo, Kind: record.Products}, products("P9")); !errors.Is(err, ErrUnknownRun) {
+		t.Errorf("a pruned run's task = %v, want ErrUnknownRun", err)
+	}
+}
+
+// TestPoolIsCapped: however many tasks run at once, the pool opens no more connections than its cap.
+func TestPoolIsCapped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.db.SetMaxConns(3)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if _, err := b.db.ImportTask(b.ctx, b.task(t, "r", record.Products, i+2), products(fmt.Sprintf("P%d", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if open := b.db.db.Stats().MaxOpenConnections; open != 3 {
+		t.Errorf("pool cap %d, want 3", open)
+	}
+	if n := b.db.db.Stats().OpenConnections; n > 3 {
+		t.Errorf("%d connections open after 40 tasks, want at most 3", n)
 	}
 }

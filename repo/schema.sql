@@ -63,3 +63,11 @@ CREATE TABLE IF NOT EXISTS import_seen (
     line     BIGINT UNSIGNED NOT NULL,
     PRIMARY KEY (run_no, kind, item_key)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- One row: a random value made when the database is first used, part of the database's identity (repo.DB.ID). Tasks
+-- for this database travel on a queue named after that identity, so no worker of another database takes them.
+CREATE TABLE IF NOT EXISTS import_meta (
+    one         TINYINT UNSIGNED NOT NULL,
+    database_id CHAR(32)         NOT NULL,
+    PRIMARY KEY (one)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,23 +45,41 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	p, err := DecodeImportPayload(t.Payload())
+	p, err := DecodeImportPayload(k, t.Payload())
 	if err != nil {
 		// A payload that cannot be read now never will be; retrying would only delay the report.
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	rows, problems := Validate(k, p)
+	if p.DB != h.Repo.ID {
+		// Tasks travel on a queue per database, so this one was put on the wrong queue by hand. Its own database's
+		// workers will never see it here; failing it for good tells its enqueuer at once.
+		return fmt.Errorf("tasks: task is for database %s, and this worker writes to %s: %w", p.DB, h.Repo.ID, asynq.SkipRetry)
+	}
+	rows, problems, err := Validate(k, p)
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
 	id := p.TaskID(k)
 	w, err := h.Repo.ImportTask(ctx, repo.Task{ID: id, RunID: p.RunID, RunNo: p.RunNo, Kind: k}, rows)
+	if errors.Is(err, repo.ErrUnknownRun) {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
 	if err != nil {
 		return err
 	}
 	read := len(rows) + len(problems)
 	for _, d := range w.Duplicates {
-		problems = append(problems, k.Duplicate(p.File, d.Line, d.Key, d.FirstLine))
+		problems = append(problems, k.Duplicate(p.File, d.Line, d.LastLine, d.Key, d.FirstLine))
 	}
 	slices.SortStableFunc(problems, func(a, b record.Problem) int { return a.Line - b.Line })
+	var spans [][2]int
+	for _, r := range rows {
+		if r.LastLine > r.Line {
+			spans = append(spans, [2]int{r.Line, r.LastLine})
+		}
+	}
 	o := ledger.Outcome{
+		Spans:            spans,
 		TaskID:           id,
 		FirstLine:        p.FirstLine,
 		Read:             read,
@@ -89,26 +106,32 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // Validate reads a chunk's records and splits them into rows fit to store and problems, one per rejected record.
-// It depends only on the payload, so every delivery of a task finds the same rows and problems.
-func Validate(k record.Kind, p ImportPayload) ([]record.Row, []record.Problem) {
-	rows := make([]record.Row, 0, p.Records)
-	var problems []record.Problem
-	for r := range csvchunk.Records(p.Data, p.FirstLine) {
+// It depends only on the payload, so every delivery of a task finds the same rows and problems. An error means
+// the payload does not hold the records it claims, so it was not written by the enqueuer.
+func Validate(k record.Kind, p ImportPayload) ([]record.Row, []record.Problem, error) {
+	// The capacity comes from the data, not from the payload's claim: each record takes at least two bytes.
+	rows := make([]record.Row, 0, min(p.Records, len(p.Data)/2+1))
+	problems := make([]record.Problem, 0, len(p.Bad))
+	for _, b := range p.Bad {
+		problems = append(problems, record.Problem{File: p.File, Line: b.Line, LastLine: b.Line, Reason: b.Reason})
+	}
+	for r := range csvchunk.Records(p.Data, p.FirstLine, len(k.Columns())) {
+		if len(rows)+len(problems) == p.Records {
+			return nil, nil, fmt.Errorf("tasks: payload holds more than the %d records it claims", p.Records)
+		}
 		if r.Err != nil {
-			reason := r.Err.Error()
-			var perr *csv.ParseError
-			if errors.As(r.Err, &perr) {
-				reason = perr.Err.Error()
-			}
-			problems = append(problems, record.Problem{File: p.File, Line: r.Line, Reason: "cannot be parsed as CSV: " + reason})
+			problems = append(problems, record.Problem{File: p.File, Line: r.Line, LastLine: r.LastLine, Reason: r.Err.Error()})
 			continue
 		}
-		row, prob := k.Validate(p.File, r.Line, r.Fields)
+		row, prob := k.Validate(p.File, r.Line, r.LastLine, r.Fields)
 		if prob != nil {
 			problems = append(problems, *prob)
 			continue
 		}
 		rows = append(rows, row)
 	}
-	return rows, problems
+	if n := len(rows) + len(problems); n != p.Records {
+		return nil, nil, fmt.Errorf("tasks: payload holds %d records, and claims %d", n, p.Records)
+	}
+	return rows, problems, nil
 }

@@ -18,7 +18,7 @@ func BenchmarkPayload(b *testing.B) {
 	if err := gen.Write(&file, record.Customers, 20000, gen.Options{}); err != nil {
 		b.Fatal(err)
 	}
-	s, err := csvchunk.NewSplitter(&file, 20000, 64<<20)
+	s, err := csvchunk.NewSplitter(&file, 6, 20000, MaxChunkBytes)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func BenchmarkPayload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := ImportPayload{RunID: "r", RunNo: 1, File: "customers.csv", FirstLine: chunk.FirstLine, Records: chunk.Records, Data: chunk.Data}
+	p := ImportPayload{DB: "d", RunID: "r", RunNo: 1, File: "customers.csv", FirstLine: chunk.FirstLine, Records: chunk.Records, Data: chunk.Data}
 
 	b.Run("encoding=csv", func(b *testing.B) {
 		var size int
@@ -36,12 +36,12 @@ func BenchmarkPayload(b *testing.B) {
 				b.Fatal(err)
 			}
 			size = len(enc)
-			got, err := DecodeImportPayload(enc)
+			got, err := DecodeImportPayload(record.Customers, enc)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if rows, problems := Validate(record.Customers, got); len(rows) != chunk.Records || len(problems) != 0 {
-				b.Fatalf("%d rows, %d problems", len(rows), len(problems))
+			if rows, problems, err := Validate(record.Customers, got); err != nil || len(rows) != chunk.Records || len(problems) != 0 {
+				b.Fatalf("%d rows, %d problems, %v", len(rows), len(problems), err)
 			}
 		}
 		b.ReportMetric(float64(size)/float64(chunk.Records), "bytes/row")
@@ -50,15 +50,15 @@ func BenchmarkPayload(b *testing.B) {
 	// The JSON form needs the records parsed on the enqueuer's side, which the CSV form leaves to the worker.
 	type jsonPayload struct {
 		ImportPayload
-		Lines  []int      `json:"lines"`
+		Lines  [][2]int   `json:"lines"`
 		Fields [][]string `json:"fields"`
 	}
 	b.Run("encoding=json", func(b *testing.B) {
 		var size int
 		for b.Loop() {
 			jp := jsonPayload{ImportPayload: p}
-			for r := range csvchunk.Records(p.Data, p.FirstLine) {
-				jp.Lines = append(jp.Lines, r.Line)
+			for r := range csvchunk.Records(p.Data, p.FirstLine, 6) {
+				jp.Lines = append(jp.Lines, [2]int{r.Line, r.LastLine})
 				jp.Fields = append(jp.Fields, r.Fields)
 			}
 			enc, err := json.Marshal(jp)
@@ -71,7 +71,7 @@ func BenchmarkPayload(b *testing.B) {
 				b.Fatal(err)
 			}
 			for i, fields := range got.Fields {
-				if _, prob := record.Customers.Validate(got.File, got.Lines[i], fields); prob != nil {
+				if _, prob := record.Customers.Validate(got.File, got.Lines[i][0], got.Lines[i][1], fields); prob != nil {
 					b.Fatal(prob)
 				}
 			}

@@ -73,7 +73,7 @@ func TestParallelEqualsLinear(t *testing.T) {
 					}
 					continue
 				}
-				ignore := cmpopts.IgnoreFields(coordinator.Report{}, "RunID", "ResultsKey", "Mode", "Workers", "Queue", "StartedAt", "Seconds")
+				ignore := cmpopts.IgnoreFields(coordinator.Report{}, "RunID", "ResultsKey", "Mode", "Workers", "Queue", "Database", "StartedAt", "Seconds")
 				if diff := cmp.Diff(wantRep, rep, ignore, cmpopts.IgnoreFields(coordinator.File{}, "Seconds"),
 					cmpopts.IgnoreFields(coordinator.Tuple{}, "Seconds")); diff != "" {
 					t.Errorf("%s: report differs from linear mode (-linear, +parallel):\n%s", s.name, diff)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -26,13 +27,45 @@ func wantRejects(t *testing.T) string {
 	return string(b)
 }
 
-// TestHostileFiles: the bad rows are each reported once, with file, line, column, value and reason; the good rows
-// still land, byte for byte; and every row read is added, present or rejected.
+// crlfCopy writes the hostile files with every line end a CRLF, those inside quoted fields included, and returns
+// their folder.
+func crlfCopy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"customers.csv", "products.csv"} {
+		b, err := os.ReadFile(filepath.Join(hostile, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestHostileFiles: the bad rows are each reported once, with file, first and last line, column, value and
+// reason; the good rows still land, byte for byte, a good row after a quote that never closes included; and every
+// line after the header is blank or in exactly one record. It runs on the files as they are (LF) and with CRLF
+// line ends, which a quoted field keeps.
 func TestHostileFiles(t *testing.T) {
 	t.Parallel()
+	for _, eol := range []string{"\n", "\r\n"} {
+		t.Run(map[string]string{"\n": "LF", "\r\n": "CRLF"}[eol], func(t *testing.T) {
+			t.Parallel()
+			dir := hostile
+			if eol == "\r\n" {
+				dir = crlfCopy(t)
+			}
+			hostileRun(t, dir, eol)
+		})
+	}
+}
+
+func hostileRun(t *testing.T, dir, eol string) {
 	b := setup(t, 2)
 	rejects := filepath.Join(t.TempDir(), "rejects.csv")
-	code, stdout, stderr := b.enqueue(t, "--json", "--rejects", rejects, hostile)
+	code, stdout, stderr := b.enqueue(t, "--json", "--rejects", rejects, dir)
 	if code != cli.ExitRejected {
 		t.Fatalf("exit %d, want 1 (rows rejected)\n%s", code, stderr)
 	}
@@ -44,10 +77,11 @@ func TestHostileFiles(t *testing.T) {
 		t.Errorf("rejects file (-want, +got):\n%s", diff)
 	}
 	rep := decode(t, stdout)
-	for i, want := range [][4]int64{{11, 4, 0, 7}, {8, 3, 0, 5}} {
+	// customers.csv: 16 lines after the header, one blank; 12 records, two of them over 2 and 3 lines.
+	for i, want := range [][6]int64{{16, 1, 12, 5, 0, 7}, {8, 0, 8, 3, 0, 5}} {
 		f := rep.Files[i]
-		if got := [4]int64{f.Read, f.Added, f.Present, f.Rejected}; got != want {
-			t.Errorf("%s: read, added, present, rejected = %v, want %v", f.File, got, want)
+		if got := [6]int64{f.Lines, f.Blank, f.Read, f.Added, f.Present, f.Rejected}; got != want {
+			t.Errorf("%s: lines, blank, read, added, present, rejected = %v, want %v", f.File, got, want)
 		}
 	}
 	if rep.ProblemCount != 12 {
@@ -55,14 +89,14 @@ func TestHostileFiles(t *testing.T) {
 	}
 	// Again: the good rows are present now, and the same rows are rejected for the same reasons, the repeated
 	// keys included, though their first occurrences were stored by the earlier run.
-	code, stdout, stderr = b.enqueue(t, "--json", "--rejects", rejects, hostile)
+	code, stdout, stderr = b.enqueue(t, "--json", "--rejects", rejects, dir)
 	if code != cli.ExitRejected {
 		t.Fatalf("second run: exit %d, want 1\n%s", code, stderr)
 	}
 	if got, err := os.ReadFile(rejects); err != nil || string(got) != wantRejects(t) {
 		t.Errorf("second run: the rejects file differs from the first run's, %v:\n%s", err, got)
 	}
-	for i, want := range [][4]int64{{11, 0, 4, 7}, {8, 0, 3, 5}} {
+	for i, want := range [][4]int64{{12, 0, 5, 7}, {8, 0, 3, 5}} {
 		f := decode(t, stdout).Files[i]
 		if got := [4]int64{f.Read, f.Added, f.Present, f.Rejected}; got != want {
 			t.Errorf("second run %s: read, added, present, rejected = %v, want %v", f.File, got, want)
@@ -77,11 +111,12 @@ func TestHostileFiles(t *testing.T) {
 	for _, c := range []struct{ query, key, want string }{
 		{"SELECT name FROM customers WHERE user_id = ?", "C001", "Renée O'Brien"},
 		{"SELECT address FROM customers WHERE user_id = ?", "C001", "12 Rue de l'Église, Apt 3"},
-		{"SELECT address FROM customers WHERE user_id = ?", "C002", "北京市\n朝阳区"},
+		{"SELECT address FROM customers WHERE user_id = ?", "C002", "北京市" + eol + "朝阳区"},
 		{"SELECT name FROM customers WHERE user_id = ?", "C003", "Robert'); DROP TABLE customers;--"},
 		{"SELECT address FROM customers WHERE user_id = ?", "C003", `say "hi", then leave`},
 		{"SELECT zip_code FROM customers WHERE user_id = ?", "C003", "00000"},
-		{"SELECT name FROM customers WHERE user_id = ?", "C008", "Multi\nLine\nName"},
+		{"SELECT name FROM customers WHERE user_id = ?", "C008", "Multi" + eol + "Line" + eol + "Name"},
+		{"SELECT name FROM customers WHERE user_id = ?", "C010", "After The Open Quote"},
 		{"SELECT description FROM products WHERE product_id = ?", "P001", "Oak desk, 120 cm"},
 		{"SELECT description FROM products WHERE product_id = ?", "P006", "桌子 — café"},
 		{"SELECT description FROM products WHERE product_id = ?", "P007", "1; DELETE FROM products WHERE 1=1"},

@@ -23,6 +23,7 @@ import (
 	"hpnorton/internal/ledger"
 	"hpnorton/internal/record"
 	"hpnorton/repo"
+	"hpnorton/tasks"
 )
 
 const synopsis = "enqueue [flags] [DIR]   (DIR holds customers.csv and products.csv; default testdata)"
@@ -65,6 +66,13 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	fs.DurationVar(&cfg.Timeout, "timeout", coordinator.DefaultTimeout, "give up when the workers have not finished the run within this `duration`")
 	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", coordinator.DefaultMaxQueued, "most `tasks` queued and not yet finished; reading pauses there, which bounds Redis memory")
+	fs.DurationVar(&cfg.KeepResults, "keep-results", coordinator.DefaultKeepResults, "how long the run's results key, with its first rejected rows, lasts in Redis (env HPNORTON_KEEP_RESULTS)")
+	fs.DurationVar(&cfg.KeepRuns, "keep-runs", coordinator.DefaultKeepRuns, "how long MySQL keeps runs' and tasks' records; older ones are pruned when a run starts (env HPNORTON_KEEP_RUNS)")
+	for name, env := range map[string]string{"keep-results": "HPNORTON_KEEP_RESULTS", "keep-runs": "HPNORTON_KEEP_RUNS"} {
+		if err := cli.EnvDefault(fs, name, env); err != nil {
+			return nil, err
+		}
+	}
 	quiet := fs.Bool("quiet", false, "no live progress, even on a terminal")
 	strict := fs.Bool("strict", false, "read and validate both files first, and enqueue nothing if any row or file is bad")
 	rejectsPath := fs.String("rejects", "", "write every rejected row to `file` as CSV: file,line,column,value,reason")
@@ -75,12 +83,16 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	switch {
 	case fs.NArg() > 1:
 		return nil, &cli.UsageError{Msg: fmt.Sprintf("one folder expected, got %d arguments", fs.NArg())}
-	case cfg.ChunkRows < 1:
-		return nil, &cli.UsageError{Msg: fmt.Sprintf("--chunk-rows must be at least 1, got %d", cfg.ChunkRows)}
+	case cfg.ChunkRows < 1 || cfg.ChunkRows > tasks.MaxChunkRecords:
+		return nil, &cli.UsageError{Msg: fmt.Sprintf("--chunk-rows must be 1 to %d, got %d", tasks.MaxChunkRecords, cfg.ChunkRows)}
 	case cfg.MaxQueued < 1:
 		return nil, &cli.UsageError{Msg: fmt.Sprintf("--max-queued must be at least 1, got %d", cfg.MaxQueued)}
 	case cfg.Timeout <= 0:
 		return nil, &cli.UsageError{Msg: "--timeout must be positive"}
+	case cfg.KeepResults <= 0:
+		return nil, &cli.UsageError{Msg: "--keep-results must be positive"}
+	case cfg.KeepRuns < cfg.Timeout:
+		return nil, &cli.UsageError{Msg: fmt.Sprintf("--keep-runs (%s) must be at least --timeout (%s): a run's records must outlast it", cfg.KeepRuns, cfg.Timeout)}
 	}
 	cfg.Dir = "testdata"
 	if fs.NArg() == 1 {
@@ -117,7 +129,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 
 	if *strict {
 		// All or nothing: the run starts only once every row is known to be good.
-		problems, err := coordinator.Check(cfg)
+		problems, err := coordinator.Check(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -173,15 +185,16 @@ func refuse(stdout io.Writer, dir string, problems []record.Problem, asJSON bool
 }
 
 // writeRejects writes the rejects file, when there is one, and closes it: a header, then one CSV record per
-// problem. A problem with a whole file has line 0 and empty column and value.
+// problem, with the first and last line of the rejected record. A problem with a whole file has lines 0 and empty
+// column and value.
 func writeRejects(f *os.File, problems []record.Problem) error {
 	if f == nil {
 		return nil
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"file", "line", "column", "value", "reason"}) // csv.Writer keeps the first error for Error
+	_ = w.Write([]string{"file", "line", "last_line", "column", "value", "reason"}) // csv.Writer keeps the first error for Error
 	for _, p := range problems {
-		_ = w.Write([]string{p.File, strconv.Itoa(p.Line), p.Column, p.Value, p.Reason})
+		_ = w.Write([]string{p.File, strconv.Itoa(p.Line), strconv.Itoa(max(p.Line, p.LastLine)), p.Column, p.Value, p.Reason})
 	}
 	w.Flush()
 	if err := errors.Join(w.Error(), f.Close()); err != nil {
@@ -199,9 +212,9 @@ func printTable(w io.Writer, rep *coordinator.Report) error {
 	fmt.Fprintf(w, "run %s: %s, %d worker(s), %.3f s; results in Redis at %s\n", rep.RunID, rep.Mode, len(rep.Workers), rep.Seconds, rep.ResultsKey)
 	fmt.Fprintf(w, "results (processed, before, after, seconds): %s\n\n", tuples)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "file\tread\tadded\tpresent\trejected\tbefore\tafter\tseconds\ttasks\t")
+	fmt.Fprintln(tw, "file\tlines\tread\tadded\tpresent\trejected\tbefore\tafter\tseconds\ttasks\t")
 	for _, f := range rep.Files {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f\t%d\t\n", f.File, f.Read, f.Added, f.Present, f.Rejected, f.Before, f.After, f.Seconds, f.Tasks)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f\t%d\t\n", f.File, f.Lines, f.Read, f.Added, f.Present, f.Rejected, f.Before, f.After, f.Seconds, f.Tasks)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

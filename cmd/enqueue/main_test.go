@@ -257,7 +257,7 @@ func TestUsageAndInfrastructureErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--nope"}, "usage error: flag provided but not defined: -nope"},
 		{"two folders", []string{"a", "b"}, "usage error: one folder expected, got 2 arguments"},
-		{"zero chunk", []string{"--chunk-rows", "0"}, "usage error: --chunk-rows must be at least 1, got 0"},
+		{"zero chunk", []string{"--chunk-rows", "0"}, "usage error: --chunk-rows must be 1 to 100000, got 0"},
 		{"zero queue bound", []string{"--max-queued", "0"}, "usage error: --max-queued must be at least 1, got 0"},
 		{"redis down", []string{"--redis", "redis://:s3cret@127.0.0.1:1/0"}, "error: cannot reach Redis at 127.0.0.1:1 (db 0)"},
 		{"bad redis URL", []string{"--redis", "http://:s3cret@x"}, "usage error: the Redis URL cannot be parsed"},

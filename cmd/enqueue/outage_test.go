@@ -4,11 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,81 +19,6 @@ import (
 	"hpnorton/repo"
 )
 
-// outageProxy forwards TCP connections to a server until it is cut: then it closes every connection it carries
-// and drops new ones at once, as a server that went away would, until it is restored.
-type outageProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]bool
-}
-
-func startOutageProxy(t *testing.T, target string) *outageProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &outageProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut(true)
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return // closed by the cleanup
-			}
-			wg.Go(func() { p.serve(c) })
-		}
-	})
-	return p
-}
-
-func (p *outageProxy) serve(c net.Conn) {
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	p.conns[c], p.conns[s] = true, true
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
-	<-done
-	c.Close()
-	s.Close()
-	<-done
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, s)
-	p.mu.Unlock()
-}
-
-// cut takes the server away (down) or brings it back.
-func (p *outageProxy) cut(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			c.Close()
-		}
-	}
-}
-
 // TestMySQLOutage cuts the worker off MySQL for three seconds in the middle of a run. Tasks in flight fail and roll
 // back, the worker retries them with backoff, and the run ends with the exact tuples of an undisturbed one.
 func TestMySQLOutage(t *testing.T) {
@@ -108,8 +30,8 @@ func TestMySQLOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startOutageProxy(t, cfg.Addr)
-	cfg.Addr = proxy.ln.Addr().String()
+	proxy := testenv.StartProxy(t, cfg.Addr)
+	cfg.Addr = proxy.Addr()
 	db, err := repo.Open(context.Background(), cfg.FormatDSN())
 	if err != nil {
 		t.Fatal(err)
@@ -143,9 +65,9 @@ func TestMySQLOutage(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	proxy.cut(true)
+	proxy.Cut(true)
 	time.Sleep(3 * time.Second)
-	proxy.cut(false)
+	proxy.Cut(false)
 
 	code, stdout, stderr := wait(3*time.Minute, workerLog.String)
 	if code != cli.ExitOK {
@@ -173,8 +95,8 @@ func TestRedisOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startOutageProxy(t, opt.Addr)
-	b.redisURL = strings.Replace(testenv.RedisURL(), opt.Addr, proxy.ln.Addr().String(), 1) // the enqueuer's only
+	proxy := testenv.StartProxy(t, opt.Addr)
+	b.redisURL = strings.Replace(testenv.RedisURL(), opt.Addr, proxy.Addr(), 1) // the enqueuer's only
 
 	dir := t.TempDir()
 	if err := gen.WriteDir(dir, 20000, gen.Options{}); err != nil {
@@ -182,7 +104,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	wait := b.startEnqueue(t, "--quiet", "--chunk-rows", "100", dir)
 	time.Sleep(300 * time.Millisecond)
-	proxy.cut(true)
+	proxy.Cut(true)
 	code, stdout, stderr := wait(time.Minute, func() string { return "" })
 	if code != cli.ExitError || !strings.Contains(stderr, "stopped waiting") || !strings.Contains(stderr, "the rows stored so far stay") {
 		t.Errorf("exit %d, want 2 and what is safe\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)

@@ -7,8 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"hpnorton/internal/cli"
@@ -40,7 +43,9 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	conn.AddRedisFlags(fs)
 	addr := fs.String("addr", DefaultAddr, "serve the monitor on this `address`; 0.0.0.0:8080 opens it to other machines (env HPNORTON_MONITOR_ADDR)")
 	readOnly := fs.Bool("read-only", false, "show the queues without the buttons that pause them or delete tasks (env HPNORTON_MONITOR_READ_ONLY)")
-	for name, env := range map[string]string{"addr": "HPNORTON_MONITOR_ADDR", "read-only": "HPNORTON_MONITOR_READ_ONLY"} {
+	var allowHosts hostList
+	fs.Var(&allowHosts, "allow-host", "also answer to this host `name` or address (on the listening port) or host:port, as a proxy, DNS or a published port gives it; repeat, or separate with commas (env HPNORTON_MONITOR_ALLOW_HOSTS)")
+	for name, env := range map[string]string{"addr": "HPNORTON_MONITOR_ADDR", "read-only": "HPNORTON_MONITOR_READ_ONLY", "allow-host": "HPNORTON_MONITOR_ALLOW_HOSTS"} {
 		if err := cli.EnvDefault(fs, name, env); err != nil {
 			return err
 		}
@@ -62,12 +67,39 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	defer rdb.Close()
 	h := monitor.New(rdb.Options(), *readOnly)
 	defer h.Close()
-	bound, err := ops.Serve(ctx, *addr, h, log)
+	// The guard needs the bound address, which is known only once listening: the handler is set right after.
+	var guarded atomic.Pointer[http.Handler]
+	bound, err := ops.Serve(ctx, *addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := guarded.Load(); g != nil {
+			(*g).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}), log)
 	if err != nil {
 		return fmt.Errorf("monitor address: %w", err)
 	}
+	g, err := monitor.Guard(h, bound, allowHosts)
+	if err != nil {
+		return err
+	}
+	guarded.Store(&g)
 	log.Info("monitor serving", "url", ops.URL(bound, "/"), "read_only", *readOnly)
 	<-ctx.Done()
 	log.Info("monitor stopped")
+	return nil
+}
+
+// hostList is a flag that collects host names, from repeated flags or a comma-separated list.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+
+func (h *hostList) Set(v string) error {
+	for n := range strings.SplitSeq(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			*h = append(*h, n)
+		}
+	}
 	return nil
 }

@@ -80,3 +80,86 @@ func TestServesUntilCancelled(t *testing.T) {
 		t.Errorf("log lacks the start or stop line:\n%s", stderr.String())
 	}
 }
+
+// TestRefusesOtherSites runs the real command, read-write, and plays a hostile web page: a cross-site POST that
+// would pause the queue, and a DNS-rebinding read with the attacker's host name. Both are refused, the queue stays
+// unpaused, and the same requests from the monitor's own origin work.
+func TestRefusesOtherSites(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	// A queue exists in Redis once it has held a task.
+	if err := rdb.SAdd(t.Context(), "asynq:queues", ns).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr testenv.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--addr", "127.0.0.1:0", "--log-format", "json", "--allow-host", "monitor.example,published.example:9000"}, &stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var url string
+	for deadline := time.Now().Add(30 * time.Second); url == ""; {
+		if m := regexp.MustCompile(`"url":"(http://[^"]+)"`).FindStringSubmatch(stderr.String()); m != nil {
+			url = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("monitor did not start within 30 s:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+	_, port, _ := strings.Cut(host, ":")
+	send := func(method, path, hostHeader, origin string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, url+path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = hostHeader
+		req.Header.Set("Content-Type", "text/plain")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	paused := func() bool {
+		n, err := rdb.Exists(t.Context(), "asynq:{"+ns+"}:paused").Result() // asynq's base.PausedKey
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	pause := "api/queues/" + ns + ":pause"
+	for _, tc := range []struct {
+		name, method, path, host, origin string
+		want                             int
+	}{
+		{"cross-site POST", http.MethodPost, pause, host, "http://evil.example", http.StatusForbidden},
+		{"rebinding read", http.MethodGet, "api/queues", "evil.example:" + port, "", http.StatusMisdirectedRequest},
+		{"rebinding POST", http.MethodPost, pause, "evil.example:" + port, "http://evil.example:" + port, http.StatusMisdirectedRequest},
+		{"right name, wrong port", http.MethodGet, "api/queues", "127.0.0.1:1", "", http.StatusMisdirectedRequest},
+		{"own read", http.MethodGet, "api/queues", host, "", http.StatusOK},
+		{"own read by localhost", http.MethodGet, "api/queues", "localhost:" + port, "", http.StatusOK},
+		{"read through an allowed name", http.MethodGet, "api/queues", "monitor.example:" + port, "", http.StatusOK},
+		{"read through an allowed name and port", http.MethodGet, "api/queues", "published.example:9000", "", http.StatusOK},
+		{"an allowed name on another port", http.MethodGet, "api/queues", "published.example:" + port, "", http.StatusMisdirectedRequest},
+	} {
+		if got := send(tc.method, tc.path, tc.host, tc.origin); got != tc.want {
+			t.Errorf("%s: %s %s with Host %s, Origin %q = %d, want %d", tc.name, tc.method, tc.path, tc.host, tc.origin, got, tc.want)
+		}
+	}
+	if paused() {
+		t.Fatal("a refused request paused the queue")
+	}
+	if got := send(http.MethodPost, pause, host, "http://"+host); got/100 != 2 || !paused() {
+		t.Errorf("the monitor's own POST = %d, paused %v; want success", got, paused())
+	}
+}

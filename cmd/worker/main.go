@@ -56,8 +56,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	if fs.NArg() > 0 {
 		return &cli.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	if *concurrency < 1 {
-		return &cli.UsageError{Msg: fmt.Sprintf("--concurrency must be at least 1, got %d", *concurrency)}
+	if *concurrency < 1 || *concurrency > worker.MaxConcurrency {
+		return &cli.UsageError{Msg: fmt.Sprintf("--concurrency must be 1 to %d, got %d", worker.MaxConcurrency, *concurrency)}
 	}
 	if *poll <= 0 {
 		return &cli.UsageError{Msg: fmt.Sprintf("--poll must be positive, got %s", *poll)}

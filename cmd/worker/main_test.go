@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,8 +21,9 @@ func TestRejectsBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1"},
-		{[]string{"--concurrency", "-3"}, "--concurrency must be at least 1"},
+		{[]string{"--concurrency", "0"}, "--concurrency must be 1 to 64, got 0"},
+		{[]string{"--concurrency", "-3"}, "--concurrency must be 1 to 64, got -3"},
+		{[]string{"--concurrency", "10000"}, "--concurrency must be 1 to 64, got 10000"},
 		{[]string{"--poll", "0s"}, "--poll must be positive"},
 	} {
 		args, want := tc.args, tc.want
@@ -73,6 +75,16 @@ func TestServesUntilCancelled(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
 		t.Errorf("GET %sgoroutine = %d %.100q, want the goroutine profile", m[1], resp.StatusCode, body)
+	}
+	// …but not the command line, which holds --mysql and --redis with their passwords.
+	resp, err = http.Get(m[1] + "cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), os.Args[0]) {
+		t.Errorf("GET %scmdline = %d %.100q, want 404 and no command line", m[1], resp.StatusCode, body)
 	}
 	// And the Prometheus metrics.
 	m = regexp.MustCompile(`metrics=(http://\S+)`).FindStringSubmatch(stderr.String())

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +16,12 @@ import (
 // line order, without enqueueing anything: the first pass of enqueue --strict. It validates each record exactly
 // as the workers do, and finds keys a file repeats with a set of the file's keys, so its memory grows with the
 // file, unlike a run's.
-func Check(cfg Config) ([]record.Problem, error) {
+func Check(ctx context.Context, cfg Config) ([]record.Problem, error) {
 	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
 	cfg.ChunkBytes = cmp.Or(cfg.ChunkBytes, DefaultChunkBytes)
 	var problems []record.Problem
 	for _, k := range record.Kinds {
-		p, err := checkFile(cfg, k)
+		p, err := checkFile(ctx, cfg, k)
 		if err != nil {
 			return nil, err
 		}
@@ -35,7 +36,7 @@ func ProblemReport(problems []record.Problem) *Report {
 	return &Report{Problems: slices.Clip(problems[:min(len(problems), maxListedProblems)]), ProblemCount: len(problems), AllProblems: problems}
 }
 
-func checkFile(cfg Config, k record.Kind) ([]record.Problem, error) {
+func checkFile(ctx context.Context, cfg Config, k record.Kind) ([]record.Problem, error) {
 	f, s, err := openFile(cfg, k)
 	if err != nil {
 		return []record.Problem{{File: k.FileName(), Reason: err.Error()}}, nil
@@ -44,6 +45,9 @@ func checkFile(cfg Config, k record.Kind) ([]record.Problem, error) {
 	var problems []record.Problem
 	first := map[string]int{} // key → the line it first occurs on
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("interrupted while checking %s: %w", k.FileName(), err)
+		}
 		c, err := s.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -52,12 +56,15 @@ func checkFile(cfg Config, k record.Kind) ([]record.Problem, error) {
 			problems = append(problems, record.Problem{File: k.FileName(), Reason: fmt.Sprintf("read error: %v", err)})
 			break
 		}
-		rows, bad := tasks.Validate(k, tasks.ImportPayload{File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Data: c.Data})
+		rows, bad, err := tasks.Validate(k, tasks.ImportPayload{File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Bad: c.Bad, Data: c.Data})
+		if err != nil {
+			return nil, err
+		}
 		problems = append(problems, bad...)
 		for _, r := range rows {
 			key := r.Key(k)
 			if line, ok := first[key]; ok {
-				problems = append(problems, k.Duplicate(k.FileName(), r.Line, key, line))
+				problems = append(problems, k.Duplicate(k.FileName(), r.Line, r.LastLine, key, line))
 				continue
 			}
 			first[key] = r.Line

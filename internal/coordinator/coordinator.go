@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -40,6 +42,14 @@ const (
 	DefaultChunkBytes = 4 << 20
 	DefaultMaxQueued  = 64
 	DefaultTimeout    = time.Hour
+	// DefaultKeepResults is how long a run's results key lasts in Redis. It holds the first rejected rows' values,
+	// cut short, which may be personal data.
+	DefaultKeepResults = 30 * 24 * time.Hour
+	// DefaultKeepRuns is how long MySQL keeps a run's registration and its tasks' records, which only make a late
+	// redelivery harmless; runs older than that are pruned when a run starts.
+	DefaultKeepRuns = 7 * 24 * time.Hour
+	// retryCountsFor bounds how long the before and after counts are retried while MySQL is unreachable.
+	retryCountsFor = 2 * time.Minute
 	// maxListedProblems bounds the problems a report lists; ProblemCount still counts every one.
 	maxListedProblems = 100
 	// stallAfter is how long the coordinator waits without progress before it looks for a reason.
@@ -52,7 +62,8 @@ type Config struct {
 	Dir string
 	// RunID names the run; empty means a new ID from the clock and random bits.
 	RunID string
-	// Queue is the asynq queue the tasks go to; workers must serve it.
+	// Queue is the operator's base queue name; the tasks go to tasks.QueueFor(Queue, the database's ID), which the
+	// workers of the same database serve.
 	Queue string
 	// ChunkRows and ChunkBytes bound one task's chunk; zero means DefaultChunkRows and DefaultChunkBytes.
 	ChunkRows, ChunkBytes int
@@ -62,6 +73,11 @@ type Config struct {
 	MaxQueued int
 	// Timeout bounds the wait for workers to finish; zero means DefaultTimeout.
 	Timeout time.Duration
+	// KeepResults is how long the results key lasts; zero means DefaultKeepResults.
+	KeepResults time.Duration
+	// KeepRuns is how long MySQL keeps the records of runs, which must outlast any run's Timeout; zero means
+	// DefaultKeepRuns.
+	KeepRuns time.Duration
 	// Progress, when set, is called from the waiting goroutine each time tasks finish, and at least every second.
 	Progress func([]FileProgress)
 	// Logger receives progress and diagnostics; nil discards them.
@@ -116,10 +132,12 @@ type feed struct {
 
 // enqueued is what the enqueueing of one file reports when it ends.
 type enqueued struct {
-	kind    record.Kind
-	tasks   int
-	fileErr error // a problem with the whole file; the run goes on without it
-	err     error // an infrastructure failure; the run stops
+	kind  record.Kind
+	tasks int
+	// lines counts the file's lines after the header, and blank those that hold nothing.
+	lines, blank int
+	fileErr      error // a problem with the whole file; the run goes on without it
+	err          error // an infrastructure failure; the run stops
 }
 
 // Run imports both files of cfg.Dir and returns the finished run's report, which it has also stored under the
@@ -131,27 +149,35 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	cfg.ChunkBytes = cmp.Or(cfg.ChunkBytes, DefaultChunkBytes)
 	cfg.MaxQueued = cmp.Or(cfg.MaxQueued, DefaultMaxQueued)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	cfg.KeepResults = cmp.Or(cfg.KeepResults, DefaultKeepResults)
+	cfg.KeepRuns = cmp.Or(cfg.KeepRuns, DefaultKeepRuns)
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("run", cfg.RunID)
+	queue := tasks.QueueFor(cfg.Queue, d.Repo.ID)
+	// Pruning here needs no process of its own: runs start often enough, and each prunes what has aged out.
+	if n, err := d.Repo.Prune(ctx, time.Now().Add(-cfg.KeepRuns)); err != nil {
+		log.Warn("cannot prune old runs' records; the next run tries again", "err", err)
+	} else if n > 0 {
+		log.Info("pruned the records of old runs", "runs", n, "older_than", cfg.KeepRuns)
+	}
 	runNo, err := startRun(ctx, d, cfg.RunID)
 	if err != nil {
 		return nil, err
 	}
 
-	before := make([]int64, len(record.Kinds))
-	for i, k := range record.Kinds {
-		n, err := d.Repo.Count(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		before[i] = n
+	before, err := counts(ctx, d.Repo, log)
+	if err != nil {
+		return nil, err
 	}
 
 	start := time.Now()
-	log.Info("run started", "dir", cfg.Dir, "queue", cfg.Queue)
+	log.Info("run started", "dir", cfg.Dir, "queue", queue, "database", d.Repo.ID)
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, errTimeout)
 
 	// Both files are read and enqueued at once, and workers start on the first chunks while later ones are read.
@@ -160,12 +186,13 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	enq := make(chan enqueued, len(record.Kinds))
 	feeds := map[record.Kind]*feed{}
 	queued := make(chan struct{}, cfg.MaxQueued) // a slot per task enqueued and not yet finished
+	sent := &taskIDs{ids: map[string]bool{}}
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
 		fd := &feed{}
 		feeds[k] = fd
 		wg.Go(func() {
-			enq <- enqueueFile(ctx, d.Client, cfg, runNo, k, fd, queued)
+			enq <- enqueueFile(ctx, d, cfg, queue, runNo, k, fd, queued, sent)
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
 			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {
 				log.Warn("cannot wake the waiter; it looks again within a second", "err", err)
@@ -178,8 +205,8 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		wg.Wait()
 	}()
 
-	w := waiter{d: d, cfg: cfg, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued,
-		total: map[record.Kind]int{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
+	w := waiter{d: d, cfg: cfg, queue: queue, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued, sent: sent,
+		total: map[record.Kind]enqueued{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
 		if errors.Is(err, ErrStalled) || ctx.Err() != nil { // stalled, timed out or interrupted: said already
 			return nil, err
@@ -189,7 +216,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("run %s stopped waiting: %w; the rows stored so far stay, and a new run counts them as present", cfg.RunID, err)
 	}
 
-	rep, err := report(ctx, d, cfg, start, before, w.done, w.fileErrs)
+	rep, err := report(ctx, d, cfg, queue, log, start, before, w.done, w.total, w.fileErrs)
 	if err != nil {
 		return nil, err
 	}
@@ -200,11 +227,76 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: encode results: %w", err)
 	}
-	if err := d.Ledger.Finish(ctx, cfg.RunID, b); err != nil {
+	if err := d.Ledger.Finish(ctx, cfg.RunID, b, cfg.KeepResults); err != nil {
 		return nil, err
 	}
 	log.Info("run finished", "mode", rep.Mode, "seconds", rep.Seconds, "results", string(mustJSON(rep.Results)), "problems", rep.ProblemCount)
 	return rep, nil
+}
+
+// check refuses settings that no run can work with.
+func (cfg Config) check() error {
+	switch {
+	case cfg.ChunkRows < 1 || cfg.ChunkRows > tasks.MaxChunkRecords:
+		return fmt.Errorf("coordinator: chunk rows must be 1 to %d, got %d", tasks.MaxChunkRecords, cfg.ChunkRows)
+	case cfg.ChunkBytes < csvchunk.MaxRecordBytes || cfg.ChunkBytes > tasks.MaxChunkBytes:
+		return fmt.Errorf("coordinator: chunk bytes must be %d to %d, got %d", csvchunk.MaxRecordBytes, tasks.MaxChunkBytes, cfg.ChunkBytes)
+	case cfg.KeepRuns < cfg.Timeout:
+		// A run's registration is what lets its tasks write; pruned mid-run, the rest of its tasks would fail.
+		return fmt.Errorf("coordinator: runs must be kept at least as long as the timeout (%s), got %s", cfg.Timeout, cfg.KeepRuns)
+	}
+	return nil
+}
+
+// counts counts each table's rows, in record.Kinds order. It retries while MySQL is unreachable, as the workers'
+// tasks do, for up to retryCountsFor: all the rows may have landed, and only the count is missing.
+func counts(ctx context.Context, db *repo.DB, log *slog.Logger) ([]int64, error) {
+	n := make([]int64, len(record.Kinds))
+	deadline := time.Now().Add(retryCountsFor)
+	delay := 500 * time.Millisecond
+	for i := 0; i < len(record.Kinds); {
+		c, err := db.Count(ctx, record.Kinds[i])
+		if err == nil {
+			n[i] = c
+			i++
+			continue
+		}
+		if !repo.Transient(err) || time.Now().Add(delay).After(deadline) {
+			return nil, err
+		}
+		log.Warn("cannot count the rows; trying again", "table", record.Kinds[i].Table(), "in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+	return n, nil
+}
+
+// taskIDs holds the IDs of the tasks a run has enqueued, so that a stalled run can look each one up.
+type taskIDs struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (t *taskIDs) add(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ids[id] = true
+}
+
+func (t *taskIDs) list() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Sorted(maps.Keys(t.ids))
+}
+
+func (t *taskIDs) remove(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.ids, id)
 }
 
 // startRun registers the run in MySQL and returns its number, refusing a run ID that an earlier run used. That
@@ -226,7 +318,7 @@ func startRun(ctx context.Context, d Deps, runID string) (uint64, error) {
 }
 
 // enqueueFile cuts one file into chunks and enqueues a task per chunk.
-func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, runNo uint64, k record.Kind, fd *feed, queued chan<- struct{}) enqueued {
+func enqueueFile(ctx context.Context, d Deps, cfg Config, queue string, runNo uint64, k record.Kind, fd *feed, queued chan<- struct{}, sent *taskIDs) enqueued {
 	defer fd.read.Store(true)
 	f, s, err := openFile(cfg, k)
 	if err != nil {
@@ -240,14 +332,14 @@ func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, runNo ui
 	for {
 		c, err := s.Next()
 		if errors.Is(err, io.EOF) {
-			return enqueued{kind: k, tasks: n}
+			return enqueued{kind: k, tasks: n, lines: s.Lines(), blank: s.Blank()}
 		}
 		if err != nil {
 			// The file went bad after its header, for instance a read error: the chunks already enqueued still
 			// run, and the file is reported.
-			return enqueued{kind: k, tasks: n, fileErr: fmt.Errorf("read error after %d chunks: %w", n, err)}
+			return enqueued{kind: k, tasks: n, lines: s.Lines(), blank: s.Blank(), fileErr: fmt.Errorf("read error after %d chunks: %w", n, err)}
 		}
-		p := tasks.ImportPayload{RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Data: c.Data}
+		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Bad: c.Bad, Data: c.Data}
 		t, err := tasks.NewImportTask(k, p)
 		if err != nil {
 			return enqueued{kind: k, err: err}
@@ -257,11 +349,12 @@ func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, runNo ui
 		case <-ctx.Done():
 			return enqueued{kind: k, tasks: n, err: ctx.Err()}
 		}
-		_, err = client.EnqueueContext(ctx, t, asynq.Queue(cfg.Queue))
+		_, err = d.Client.EnqueueContext(ctx, t, asynq.Queue(queue))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			// A conflict means this chunk of this run is queued already, which is what we want.
 			return enqueued{kind: k, err: fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)}
 		}
+		sent.add(p.TaskID(k))
 		n++
 		fd.rows.Add(int64(c.Records))
 		fd.bytes.Add(int64(len(c.Data)))
@@ -270,12 +363,25 @@ func enqueueFile(ctx context.Context, client *asynq.Client, cfg Config, runNo ui
 
 // openFile opens kind k's file of the run and reads its header. Its error is a problem with the whole file, fit
 // for the report; the caller closes the file when there is none.
+//
+// A symbolic link is followed, since operators link a folder's files to the latest export; what it leads to must be
+// a regular file. A FIFO, a device or a socket could block the read forever, or never end.
 func openFile(cfg Config, k record.Kind) (*os.File, *csvchunk.Splitter, error) {
-	f, err := os.Open(filepath.Join(cfg.Dir, k.FileName()))
+	// O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer, where no signal or timeout reaches it.
+	// It changes nothing for a regular file.
+	f, err := os.OpenFile(filepath.Join(cfg.Dir, k.FileName()), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, fileError(err)
 	}
-	s, err := csvchunk.NewSplitter(f, cfg.ChunkRows, cfg.ChunkBytes)
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("is not a regular file but a %s; only regular files, or links to them, are read", fileType(st.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	s, err := csvchunk.NewSplitter(f, len(k.Columns()), cfg.ChunkRows, cfg.ChunkBytes)
 	if err == nil {
 		err = k.CheckHeader(s.Header())
 	}
@@ -284,6 +390,21 @@ func openFile(cfg Config, k record.Kind) (*os.File, *csvchunk.Splitter, error) {
 		return nil, nil, err
 	}
 	return f, s, nil
+}
+
+// fileType names a file's type for a person.
+func fileType(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "folder"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // fileError turns an open error into a one-line reason without the path, which the report names already.
@@ -302,19 +423,28 @@ func fileError(err error) error {
 type waiter struct {
 	d        Deps
 	cfg      Config
+	queue    string // the queue the tasks travel on
+	sent     *taskIDs
 	log      *slog.Logger
 	start    time.Time
 	enqueued <-chan enqueued               // one report per file when its enqueueing ends
 	feeds    map[record.Kind]*feed         // each file's enqueueing so far
 	queued   <-chan struct{}               // a slot per task enqueued and not finished; the waiter frees them
-	total    map[record.Kind]int           // tasks enqueued per kind, once its enqueueing has ended
+	total    map[record.Kind]enqueued      // each kind's enqueueing, once it has ended
 	fileErrs map[record.Kind]error         // problems with whole files
 	done     map[record.Kind]time.Duration // when each kind's last task finished, from start
 }
 
 func (w *waiter) wait(ctx context.Context) error {
 	lastProgress, lastFinished, freed := time.Now(), -1, 0
+	lastTouch := time.Now()
 	for {
+		if time.Since(lastTouch) > time.Minute {
+			if err := w.d.Ledger.Touch(ctx, w.cfg.RunID); err != nil {
+				return w.stopped(ctx, err)
+			}
+			lastTouch = time.Now()
+		}
 		if err := w.takeEnqueued(); err != nil {
 			return err
 		}
@@ -325,8 +455,8 @@ func (w *waiter) wait(ctx context.Context) error {
 		sum := 0
 		for i, k := range record.Kinds {
 			sum += finished[i].Tasks
-			total, known := w.total[k]
-			if _, ok := w.done[k]; !ok && known && finished[i].Tasks >= total {
+			e, known := w.total[k]
+			if _, ok := w.done[k]; !ok && known && finished[i].Tasks >= e.tasks {
 				w.done[k] = time.Since(w.start)
 			}
 		}
@@ -387,7 +517,7 @@ func (w *waiter) takeEnqueued() error {
 				w.fileErrs[e.kind] = e.fileErr
 				w.log.Warn("file rejected", "file", e.kind.FileName(), "reason", e.fileErr)
 			}
-			w.total[e.kind] = e.tasks
+			w.total[e.kind] = e
 		default:
 			return nil
 		}
@@ -409,13 +539,13 @@ func (w *waiter) stopped(ctx context.Context, err error) error {
 func (w *waiter) progress() string {
 	var parts []string
 	for _, k := range record.Kinds {
-		total, known := w.total[k]
+		e, known := w.total[k]
 		_, done := w.done[k]
 		switch {
 		case done:
-			parts = append(parts, fmt.Sprintf("%s %d tasks done", k, total))
+			parts = append(parts, fmt.Sprintf("%s %d tasks done", k, e.tasks))
 		case known:
-			parts = append(parts, fmt.Sprintf("%s %d tasks waiting", k, total))
+			parts = append(parts, fmt.Sprintf("%s %d tasks waiting", k, e.tasks))
 		default:
 			parts = append(parts, fmt.Sprintf("%s still being enqueued", k))
 		}
@@ -426,18 +556,24 @@ func (w *waiter) progress() string {
 // diagnose looks for why a run makes no progress. A task that failed for good ends the run with its error; no
 // worker on the queue is worth a warning, since one may yet start.
 func (w *waiter) diagnose(ctx context.Context) error {
-	failed, err := w.runTask(w.d.Inspector.ListArchivedTasks)
-	if err != nil {
-		return err
-	}
-	if failed != nil {
-		return fmt.Errorf("%w: task %s failed for good: %s", ErrStalled, failed.ID, failed.LastErr)
+	// Each of the run's tasks is looked up by its ID: the queue's lists of failed tasks may hold thousands of
+	// other runs' tasks, and asynq keeps them for 90 days.
+	var retrying *asynq.TaskInfo
+	for _, id := range w.sent.list() {
+		info, err := w.d.Inspector.GetTaskInfo(w.queue, id)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+			w.sent.remove(id) // done: asynq deletes a task once it succeeds
+			continue
+		case err != nil:
+			return fmt.Errorf("coordinator: look up task %s: %w", id, err)
+		case info.State == asynq.TaskStateArchived:
+			return fmt.Errorf("%w: task %s failed for good: %s", ErrStalled, info.ID, info.LastErr)
+		case info.State == asynq.TaskStateRetry && retrying == nil:
+			retrying = info
+		}
 	}
 	// A task waiting to be retried may yet succeed, once MySQL is back for instance, so it is only reported.
-	retrying, err := w.runTask(w.d.Inspector.ListRetryTasks)
-	if err != nil {
-		return err
-	}
 	if retrying != nil {
 		w.log.Warn("a task failed and will be retried", "task", retrying.ID, "retried", retrying.Retried, "next", retrying.NextProcessAt.Format(time.RFC3339), "err", retrying.LastErr)
 	}
@@ -445,14 +581,20 @@ func (w *waiter) diagnose(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: list workers: %w", err)
 	}
-	serving := 0
+	serving, others := 0, 0
 	for _, s := range servers {
-		if _, ok := s.Queues[w.cfg.Queue]; ok {
+		if _, ok := s.Queues[w.queue]; ok {
 			serving++
+		} else if slices.ContainsFunc(slices.Collect(maps.Keys(s.Queues)), func(q string) bool { return strings.HasPrefix(q, w.cfg.Queue+".") }) {
+			others++
 		}
 	}
 	if serving == 0 {
-		w.log.Warn("no worker serves the queue; start one with: worker --queue "+w.cfg.Queue, "queue", w.cfg.Queue, "progress", w.progress())
+		msg := fmt.Sprintf("no worker serves database %s; start one with the same --mysql and --redis, and --queue %s", w.d.Repo.ID, w.cfg.Queue)
+		if others > 0 {
+			msg += fmt.Sprintf("; %d worker(s) on queue %s serve other databases and never take this run's tasks", others, w.cfg.Queue)
+		}
+		w.log.Warn(msg, "queue", w.queue, "progress", w.progress())
 	} else {
 		w.log.Info("waiting for workers", "workers", serving, "progress", w.progress())
 	}
@@ -462,46 +604,39 @@ func (w *waiter) diagnose(ctx context.Context) error {
 	return nil
 }
 
-// runTask returns the first task of this run in one of the queue's task lists, or nil when it has none.
-func (w *waiter) runTask(list func(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)) (*asynq.TaskInfo, error) {
-	tasks, err := list(w.cfg.Queue, asynq.PageSize(1000))
-	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return nil, fmt.Errorf("coordinator: inspect queue %s: %w", w.cfg.Queue, err)
-	}
-	for _, t := range tasks {
-		if strings.HasPrefix(t.ID, w.cfg.RunID+":") {
-			return t, nil
-		}
-	}
-	return nil, nil
-}
-
 // report gathers the outcomes and counts of a finished run.
-func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []int64, done map[record.Kind]time.Duration, fileErrs map[record.Kind]error) (*Report, error) {
+func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Logger, start time.Time, before []int64, done map[record.Kind]time.Duration,
+	enq map[record.Kind]enqueued, fileErrs map[record.Kind]error) (*Report, error) {
 	rep := &Report{
 		RunID:      cfg.RunID,
 		ResultsKey: ledger.ResultsKey(cfg.RunID),
-		Queue:      cfg.Queue,
+		Queue:      queue,
+		Database:   d.Repo.ID,
 		StartedAt:  start.UTC(),
+	}
+	after, err := counts(ctx, d.Repo, log)
+	if err != nil {
+		return nil, err
 	}
 	workers := map[string]*WorkerUse{}
 	for i, k := range record.Kinds {
-		after, err := d.Repo.Count(ctx, k)
-		if err != nil {
-			return nil, err
-		}
 		outcomes, err := d.Ledger.Outcomes(ctx, cfg.RunID, k)
 		if err != nil {
 			return nil, err
 		}
-		f := File{Kind: k.String(), File: k.FileName(), Tasks: len(outcomes), Before: before[i], After: after, Seconds: seconds(done[k])}
+		f := File{Kind: k.String(), File: k.FileName(), Tasks: len(outcomes), Lines: int64(enq[k].lines), Blank: int64(enq[k].blank),
+			Before: before[i], After: after[i], Seconds: seconds(done[k])}
 		if err := fileErrs[k]; err != nil {
 			f.Error = err.Error()
 			rep.Problems = append(rep.Problems, record.Problem{File: k.FileName(), Reason: f.Error})
 			rep.ProblemCount++
 		}
 		var problems []record.Problem
+		lastLines := map[int]int{} // first line → last line of the file's records that span lines
 		for _, o := range outcomes {
+			for _, sp := range o.Spans {
+				lastLines[sp[0]] = sp[1]
+			}
 			f.Read += int64(o.Read)
 			f.Added += int64(o.Added - o.Displaced)
 			f.Present += int64(o.Present - o.DisplacedPresent)
@@ -518,7 +653,7 @@ func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []i
 			}
 			u.Tasks++
 		}
-		settleDuplicates(k, problems)
+		settleDuplicates(k, problems, lastLines)
 		slices.SortStableFunc(problems, func(a, b record.Problem) int { return a.Line - b.Line })
 		rep.Problems = append(rep.Problems, problems...)
 		rep.Files = append(rep.Files, f)
@@ -543,8 +678,14 @@ func report(ctx context.Context, d Deps, cfg Config, start time.Time, before []i
 // settleDuplicates names the first occurrence in every duplicate problem of a file. A task reports the earliest
 // line it saw; when a key occurs three times or more and tasks ran out of order, that may itself be a duplicate
 // another task found later. Every line of a key but the stored one is reported, so the lowest line any report of
-// the key names is the first occurrence, as linear mode would have named it.
-func settleDuplicates(k record.Kind, problems []record.Problem) {
+// the key names is the first occurrence, as linear mode would have named it. A duplicate that a task displaced
+// from the table is known by its first line; lastLines gives its last.
+func settleDuplicates(k record.Kind, problems []record.Problem, lastLines map[int]int) {
+	for i, p := range problems {
+		if last, ok := lastLines[p.Line]; ok && p.FirstLine != 0 {
+			problems[i].LastLine = last
+		}
+	}
 	first := map[string]int{}
 	for _, p := range problems {
 		if p.FirstLine == 0 {
@@ -556,7 +697,7 @@ func settleDuplicates(k record.Kind, problems []record.Problem) {
 	}
 	for i, p := range problems {
 		if p.FirstLine != 0 && first[p.Value] != p.FirstLine {
-			problems[i] = k.Duplicate(p.File, p.Line, p.Value, first[p.Value])
+			problems[i] = k.Duplicate(p.File, p.Line, p.LastLine, p.Value, first[p.Value])
 		}
 	}
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/hibiken/asynq"
 
 	"hpnorton/internal/gen"
@@ -92,19 +94,32 @@ func TestManyChunksManyTasksInFlight(t *testing.T) {
 }
 
 // TestDiagnoseFailedTask: a task of the run that asynq archived, here one whose payload cannot be read, ends the
-// wait with the task's own error instead of letting it run into the timeout.
+// wait with the task's own error instead of letting it run into the timeout, even when the queue holds more
+// archived tasks of other runs than one page of asynq's list.
 func TestDiagnoseFailedTask(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 1)
 	ns, client, inspector := b.ns, b.deps.Client, b.deps.Inspector
+	queue := tasks.QueueFor(ns, b.deps.Repo.ID)
 
+	// Other runs' failures, archived before this run's: 1,001 of them, scheduled far off so that the worker leaves
+	// them alone, then archived at once.
+	for i := range 1001 {
+		other := asynq.NewTask(tasks.TypeProductImport, []byte("x"))
+		if _, err := client.Enqueue(other, asynq.Queue(queue), asynq.ProcessIn(time.Hour), asynq.TaskID(fmt.Sprintf("%s-old:products:%d", ns, i+2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := inspector.ArchiveAllScheduledTasks(queue); err != nil || n != 1001 {
+		t.Fatalf("archived %d old tasks, %v; want 1001", n, err)
+	}
 	id := ns + ":products:2"
-	if _, err := client.Enqueue(asynq.NewTask(tasks.TypeProductImport, []byte("not a payload")), asynq.Queue(ns), asynq.TaskID(id)); err != nil {
+	if _, err := client.Enqueue(asynq.NewTask(tasks.TypeProductImport, []byte("not a payload")), asynq.Queue(queue), asynq.TaskID(id)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		info, err := inspector.GetTaskInfo(ns, id)
+		info, err := inspector.GetTaskInfo(queue, id)
 		if err == nil && info.State == asynq.TaskStateArchived {
 			break
 		}
@@ -113,7 +128,8 @@ func TestDiagnoseFailedTask(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	wt := &waiter{d: b.deps, cfg: Config{RunID: ns, Queue: ns}, log: slog.New(slog.DiscardHandler)}
+	sent := &taskIDs{ids: map[string]bool{id: true}}
+	wt := &waiter{d: b.deps, cfg: Config{RunID: ns, Queue: ns}, queue: queue, sent: sent, log: slog.New(slog.DiscardHandler)}
 	err := wt.diagnose(t.Context())
 	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "task "+id+" failed for good: tasks: payload has no metadata line") {
 		t.Errorf("diagnose = %v, want ErrStalled naming the task and its error", err)
@@ -212,5 +228,54 @@ func TestQueueBoundAndProgress(t *testing.T) {
 	}
 	if len(reports) < 5 {
 		t.Errorf("%d progress reports for 40 tasks, want one as tasks finish", len(reports))
+	}
+}
+
+// TestCountsOutlastAnOutage: MySQL goes away just as the coordinator counts, after every row has landed. The count
+// is retried, as the workers retry their writes, and returns once MySQL is back, instead of failing the run.
+func TestCountsOutlastAnOutage(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	cfg, err := mysql.ParseDSN(testenv.MySQL(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, cfg.Addr)
+	cfg.Addr = proxy.Addr()
+	db, err := repo.Open(t.Context(), cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	run, err := db.StartRun(t.Context(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []record.Row{{Line: 2, LastLine: 2, Fields: []string{"P1", "desk", "office", "1"}}}
+	if _, err := db.ImportTask(t.Context(), repo.Task{ID: ns + ":products:2", RunID: ns, RunNo: run, Kind: record.Products}, rows); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut(true)
+	restored := make(chan struct{})
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		proxy.Cut(false)
+		close(restored)
+	}()
+	var logs testenv.Buffer
+	n, err := counts(t.Context(), db, slog.New(slog.NewTextHandler(&logs, nil)))
+	<-restored
+	if err != nil || len(n) != 2 || n[0] != 0 || n[1] != 1 {
+		t.Fatalf("counts through an outage = %v, %v; want [0 1]", n, err)
+	}
+	if !strings.Contains(logs.String(), "cannot count the rows; trying again") {
+		t.Errorf("no retry was logged, so the outage was missed:\n%s", logs.String())
+	}
+	// A cancelled run does not wait for MySQL.
+	proxy.Cut(true)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := counts(ctx, db, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("counts of a cancelled run succeeded with MySQL down")
 	}
 }

@@ -43,13 +43,18 @@ func (t *Tuple) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// File is the detailed account of one file of a run. Read = Added + Present + Rejected.
+// File is the detailed account of one file of a run. Read = Added + Present + Rejected, and every line after the
+// header is blank or in exactly one record: Lines = Blank + the lines the records cover, which is Read when no
+// quoted field spans lines (a rejected record names its first and last line).
 type File struct {
 	Kind string `json:"kind"`
 	File string `json:"file"`
 	// Error is a problem with the whole file, such as a missing file or a wrong header; nothing of it was read.
-	Error    string  `json:"error,omitempty"`
-	Tasks    int     `json:"tasks"`
+	Error string `json:"error,omitempty"`
+	Tasks int    `json:"tasks"`
+	// Lines counts the file's lines after the header, and Blank those that hold nothing.
+	Lines    int64   `json:"lines"`
+	Blank    int64   `json:"blank,omitempty"`
 	Read     int64   `json:"read"`
 	Added    int64   `json:"added"`
 	Present  int64   `json:"present"`
@@ -84,9 +89,11 @@ type Report struct {
 	ProblemCount int              `json:"problem_count"`
 	// AllProblems lists every rejected record and file problem, in the same order, for the rejects file.
 	AllProblems []record.Problem `json:"-"`
-	Queue       string           `json:"queue"`
-	StartedAt   time.Time        `json:"started_at"`
-	Seconds     float64          `json:"seconds"`
+	// Queue is the queue the run's tasks travelled on, and Database the identity of the database they wrote to.
+	Queue     string    `json:"queue"`
+	Database  string    `json:"database"`
+	StartedAt time.Time `json:"started_at"`
+	Seconds   float64   `json:"seconds"`
 }
 
 // Clean reports whether every file was read and every record landed or was already present.

@@ -1,20 +1,32 @@
 // Package csvchunk cuts a CSV stream into chunks of whole records, keeping each chunk's original bytes and the line
 // it starts on, and reads a chunk's records back with their line numbers.
 //
-// Both ends use encoding/csv, so a worker on another machine parses a chunk exactly as the enqueuer cut it: quoted
-// fields may span lines, and a record csv cannot parse is cut and re-read the same way on both sides. Carrying the
-// original bytes, rather than re-encoding parsed fields, costs no encoding work and keeps what the file said.
+// It reads RFC 4180 CSV with a scanner of its own rather than encoding/csv, for three reasons:
+//   - Recovery. A quote that never closes makes encoding/csv read on to the next quote, or to the end of the file,
+//     as one record, and every good row in between is lost without a word. Here a quoted field may span lines, but
+//     a record that does not close into the expected number of fields within MaxRecordBytes is taken back: only the
+//     line it started on is rejected, and reading goes on with the next line. Every line of a file ends up in
+//     exactly one record, or is blank.
+//   - Bounded memory. No record, header included, is held beyond MaxRecordBytes; a longer line is skipped as it is
+//     read and reported with its length.
+//   - Fidelity. encoding/csv turns CRLF inside a quoted field into LF; this scanner keeps the field's bytes.
+//
+// The enqueuer splits; a worker on another machine reads the chunk back with the same scanner. A chunk carries
+// only records whose form is good: each bad one is replaced by a blank line, so that line numbers still count, and
+// travels beside the data as a BadRecord.
 package csvchunk
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 )
+
+// MaxRecordBytes bounds one record, quotes and line ends included. The longest valid record of either kind is six
+// fields of at most 255 characters, under 13 KiB even with every character four bytes long and quoted.
+const MaxRecordBytes = 64 << 10
 
 // bom is the UTF-8 byte-order mark that spreadsheet tools put at the start of a file.
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -22,153 +34,415 @@ var bom = []byte{0xEF, 0xBB, 0xBF}
 // ErrEmpty means the stream holds no header line.
 var ErrEmpty = errors.New("file is empty")
 
+// BadRecord is a record whose form is bad: it cannot be parsed, or it is too long. It always covers one line, the
+// one it started on, since reading goes on with the next line.
+type BadRecord struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
 // Chunk is a run of whole records with the bytes they were read from.
 type Chunk struct {
 	// FirstLine is the line on which Data begins; the header is line 1.
 	FirstLine int
-	// Records is how many records Data holds, counting those that csv cannot parse.
+	// Records is how many records the chunk covers: those in Data and those in Bad.
 	Records int
-	// Data holds the records' original bytes, line ends included.
+	// Data holds the good records' original bytes, line ends included. Each bad record's line is a blank line.
 	Data []byte
+	// Bad lists the chunk's records whose form is bad, in line order.
+	Bad []BadRecord
+}
+
+// Record is one record as read back from a chunk. Err is set when its form is bad; Fields is then nil, and the
+// record covers only Line.
+type Record struct {
+	// Line and LastLine are the first and last lines the record covers; they differ when a quoted field spans
+	// lines.
+	Line, LastLine int
+	Fields         []string
+	Err            error
+}
+
+// span is one field of a parsed record: w[a:b], which holds doubled quotes when dq is set.
+type span struct {
+	a, b int
+	dq   bool
+}
+
+// scanner reads one record at a time from a stream, holding at most MaxRecordBytes of it beyond what it returns.
+type scanner struct {
+	r     io.Reader
+	buf   []byte
+	start int  // offset in buf of the next record
+	eof   bool // r has nothing more
+	rerr  error
+	// fields is the number of fields a record must have for a quoted field to span lines; 0 means any number.
+	fields int
+	line   int  // the line buf[start] is on
+	last   byte // the last byte consumed
+	read   bool // a byte has been consumed since read was last cleared
+	blank  int  // blank lines skipped
+	spans  []span
+}
+
+const readSize = 256 << 10
+
+func newScanner(r io.Reader, line int) *scanner {
+	return &scanner{r: r, line: line, buf: make([]byte, 0, readSize)}
+}
+
+// fill makes buf[start:] hold at least n bytes, or all that is left of the stream.
+func (s *scanner) fill(n int) {
+	for len(s.buf)-s.start < n && !s.eof {
+		if s.start > 0 {
+			s.buf = s.buf[:copy(s.buf, s.buf[s.start:])]
+			s.start = 0
+		}
+		if cap(s.buf)-len(s.buf) < readSize/2 {
+			s.buf = append(s.buf, make([]byte, readSize)...)[:len(s.buf)]
+		}
+		m, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+m]
+		if err != nil {
+			s.eof = true
+			if !errors.Is(err, io.EOF) {
+				s.rerr = err
+			}
+		}
+	}
+}
+
+// skipBOM drops a byte-order mark at the very start of the stream.
+func (s *scanner) skipBOM() {
+	s.fill(len(bom))
+	if bytes.HasPrefix(s.buf[s.start:], bom) {
+		s.start += len(bom)
+	}
+}
+
+// consume moves past n bytes of the buffer, counting their lines.
+func (s *scanner) consume(n int) {
+	if n == 0 {
+		return
+	}
+	b := s.buf[s.start : s.start+n]
+	s.line += bytes.Count(b, []byte{'\n'})
+	s.last, s.read = b[n-1], true
+	s.start += n
+}
+
+// lines is how many lines the scanner has consumed, counting an unterminated last line.
+func (s *scanner) lines(first int) int {
+	n := s.line - first
+	if s.read && s.last != '\n' {
+		n++
+	}
+	return n
+}
+
+// raw is a record the scanner found, as bytes of the buffer valid until the next call: its spans when its form is
+// good, or the reason it is bad. A bad line too long to buffer has no bytes.
+type raw struct {
+	line, lastLine int
+	b              []byte
+	spans          []span
+	bad            string
+}
+
+// next returns the next record, skipping blank lines, or io.EOF.
+func (s *scanner) next() (raw, error) {
+	var w []byte
+	for {
+		s.fill(MaxRecordBytes + 1)
+		if s.rerr != nil {
+			return raw{}, s.rerr
+		}
+		w = s.buf[s.start:]
+		switch {
+		case len(w) == 0:
+			return raw{}, io.EOF
+		case w[0] == '\n':
+			s.blank++
+			s.consume(1)
+			continue
+		case w[0] == '\r' && (len(w) == 1 || w[1] == '\n'):
+			s.blank++
+			s.consume(min(2, len(w)))
+			continue
+		}
+		break
+	}
+	line := s.line
+	atEOF := s.eof && len(w) <= MaxRecordBytes
+	win := w[:min(len(w), MaxRecordBytes)]
+	var end, failAt int
+	var why string
+	s.spans, end, failAt, why = parse(win, atEOF, s.spans[:0])
+	eol := bytes.IndexByte(win, '\n')
+	if end > 0 {
+		b := win[:end]
+		last := line + bytes.Count(b[:end-1], []byte{'\n'})
+		if last == line || s.fields == 0 || len(s.spans) == s.fields {
+			s.consume(end)
+			return raw{line: line, lastLine: last, b: b, spans: s.spans}, nil
+		}
+		// A record over several lines with the wrong number of fields is more likely a stray quote than a
+		// multi-line field with a missing one: take back all but its first line.
+		failAt = eol + 1
+	}
+	switch {
+	case eol >= 0 && failAt <= eol && why != "":
+		s.consume(eol + 1)
+		return raw{line: line, lastLine: line, b: win[:eol+1], bad: "cannot be parsed as CSV: " + why}, nil
+	case eol >= 0:
+		s.consume(eol + 1)
+		return raw{line: line, lastLine: line, b: win[:eol+1], bad: s.unclosed()}, nil
+	case atEOF:
+		s.consume(len(win))
+		bad := s.unclosed()
+		if failAt < len(win) && why != "" {
+			bad = "cannot be parsed as CSV: " + why
+		}
+		return raw{line: line, lastLine: line, b: win, bad: bad}, nil
+	}
+	// The line alone is longer than a record may be: skip it as it is read, holding none of it.
+	n := 0
+	for {
+		s.fill(readSize)
+		if s.rerr != nil {
+			return raw{}, s.rerr
+		}
+		w := s.buf[s.start:]
+		if len(w) == 0 {
+			break
+		}
+		if i := bytes.IndexByte(w, '\n'); i >= 0 {
+			n += i + 1
+			s.consume(i + 1)
+			break
+		}
+		n += len(w)
+		s.consume(len(w))
+	}
+	return raw{line: line, lastLine: line, bad: fmt.Sprintf("the line is %d bytes long; a record may have at most %d", n, MaxRecordBytes)}, nil
+}
+
+func (s *scanner) unclosed() string {
+	if s.fields == 0 {
+		return fmt.Sprintf("a quote opened on this line does not close within %d bytes", MaxRecordBytes)
+	}
+	return fmt.Sprintf("a quote opened on this line does not close into one record of %d fields within %d bytes; only this line is rejected, and reading goes on with the next", s.fields, MaxRecordBytes)
+}
+
+// parse reads one record at the start of w, RFC 4180 style: fields separated by commas, a record ended by LF or
+// CRLF, and a field in double quotes may hold commas, line ends and doubled quotes. w ends the stream when atEOF;
+// otherwise running off its end means the record is too long. It returns the fields and the bytes the record
+// covers, line end included; or end 0, where the parse failed, and why ("" for running off the end).
+func parse(w []byte, atEOF bool, spans []span) (_ []span, end, failAt int, why string) {
+	i := 0
+	for {
+		if i < len(w) && w[i] == '"' {
+			i++
+			a, dq := i, false
+			for {
+				j := bytes.IndexByte(w[i:], '"')
+				if j < 0 {
+					return spans, 0, len(w), ""
+				}
+				i += j + 1
+				if i < len(w) && w[i] == '"' {
+					dq = true
+					i++
+					continue
+				}
+				break
+			}
+			spans = append(spans, span{a, i - 1, dq})
+			switch {
+			case i == len(w) && atEOF:
+				return spans, i, 0, ""
+			case i == len(w):
+				return spans, 0, i, ""
+			case w[i] == ',':
+				i++
+				continue
+			case w[i] == '\n':
+				return spans, i + 1, 0, ""
+			case w[i] == '\r' && i+1 < len(w) && w[i+1] == '\n':
+				return spans, i + 2, 0, ""
+			case w[i] == '\r' && i+1 == len(w) && atEOF:
+				return spans, i + 1, 0, ""
+			}
+			return spans, 0, i, `extraneous or missing " in quoted field`
+		}
+		a := i
+		for i < len(w) && w[i] != ',' && w[i] != '\n' && w[i] != '"' {
+			i++
+		}
+		switch {
+		case i < len(w) && w[i] == '"':
+			return spans, 0, i, `bare " in non-quoted field`
+		case i < len(w) && w[i] == ',':
+			spans = append(spans, span{a, i, false})
+			i++
+			continue
+		case i == len(w) && !atEOF:
+			return spans, 0, i, ""
+		}
+		// A line end, or the end of the stream: a CR before it belongs to the line end.
+		b := i
+		if b > a && w[b-1] == '\r' {
+			b--
+		}
+		spans = append(spans, span{a, b, false})
+		if i < len(w) {
+			i++
+		}
+		return spans, i, 0, ""
+	}
+}
+
+// strings turns a record's spans into its fields: one string for the record, which unquoted fields share, and one
+// more for each field with doubled quotes.
+func (r raw) strings() []string {
+	all := string(r.b)
+	fields := make([]string, len(r.spans))
+	for i, sp := range r.spans {
+		f := all[sp.a:sp.b]
+		if sp.dq {
+			f = string(bytes.ReplaceAll(r.b[sp.a:sp.b], []byte(`""`), []byte(`"`)))
+		}
+		fields[i] = f
+	}
+	return fields
 }
 
 // Splitter reads a CSV stream's header, then hands out chunks of at most a set number of records and bytes.
 type Splitter struct {
-	rec       *recorder
-	csv       *csv.Reader
-	header    []string
-	maxRows   int
-	maxBytes  int
-	nextLine  int   // line on which the next chunk's bytes begin
-	consumed  int64 // stream offset where the next chunk's bytes begin
-	exhausted bool
+	sc       *scanner
+	header   []string
+	maxRows  int
+	maxBytes int
+	pending  *raw   // a record read but not yet handed out: it would have taken the last chunk past maxBytes
+	pendBuf  []byte // pending's bytes, copied out of the scanner's buffer
+	first    int    // the first line after the header
+	done     bool
 }
 
-// NewSplitter reads the header of r, dropping a leading byte-order mark. A chunk ends after maxRows records, or
-// after the record that takes it past maxBytes bytes, whichever comes first; one record over maxBytes still makes a
-// chunk of its own.
-func NewSplitter(r io.Reader, maxRows, maxBytes int) (*Splitter, error) {
-	if maxRows < 1 || maxBytes < 1 {
-		return nil, fmt.Errorf("csvchunk: chunk limits must be positive, got %d rows and %d bytes", maxRows, maxBytes)
+// NewSplitter reads the header of r, dropping a leading byte-order mark. fields is the number of fields a record
+// must have for a quoted field to span lines. A chunk ends after maxRows records, or before the record that would
+// take it past maxBytes bytes; maxBytes must be at least MaxRecordBytes.
+func NewSplitter(r io.Reader, fields, maxRows, maxBytes int) (*Splitter, error) {
+	if maxRows < 1 || maxBytes < MaxRecordBytes || fields < 1 {
+		return nil, fmt.Errorf("csvchunk: need at least 1 field, 1 row and %d bytes a chunk, got %d, %d and %d", MaxRecordBytes, fields, maxRows, maxBytes)
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	if head, err := br.Peek(len(bom)); err == nil && bytes.Equal(head, bom) {
-		if _, err := br.Discard(len(bom)); err != nil {
-			return nil, err
-		}
-	}
-	rec := &recorder{r: br}
-	cr := newReader(rec)
-	header, err := cr.Read()
+	sc := newScanner(r, 1)
+	sc.skipBOM()
+	h, err := sc.next()
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil, ErrEmpty
 	case err != nil:
 		return nil, fmt.Errorf("cannot read the header: %w", err)
+	case h.bad != "" && h.b == nil:
+		return nil, fmt.Errorf("cannot read the header: the line is longer than %d bytes", MaxRecordBytes)
+	case h.bad != "":
+		return nil, fmt.Errorf("cannot read the header: %s", h.bad)
 	}
-	s := &Splitter{rec: rec, csv: cr, header: header, maxRows: maxRows, maxBytes: maxBytes}
-	s.consumed = cr.InputOffset()
-	s.nextLine = 1 + bytes.Count(rec.take(s.consumed), []byte{'\n'})
+	s := &Splitter{sc: sc, header: h.strings(), maxRows: maxRows, maxBytes: maxBytes, first: sc.line}
+	sc.fields = fields
+	sc.read, sc.blank = false, 0 // Lines and Blank count what follows the header
 	return s, nil
 }
 
 // Header returns the header's column names as the file wrote them.
 func (s *Splitter) Header() []string { return s.header }
 
-// Next returns the next chunk, or io.EOF once every record has been handed out. Other errors come from the
-// underlying reader; a record that csv cannot parse is not an error here but part of a chunk, for its reader to
-// report with its line.
+// Lines is how many lines follow the header among those read so far: once Next has returned io.EOF, the file's.
+func (s *Splitter) Lines() int { return s.sc.lines(s.first) }
+
+// Blank is how many blank lines have been skipped so far; they hold no record.
+func (s *Splitter) Blank() int { return s.sc.blank }
+
+// Next returns the next chunk, or io.EOF once every record has been handed out. Its errors come from the
+// underlying reader; a record whose form is bad is not an error here but a BadRecord of its chunk.
 func (s *Splitter) Next() (Chunk, error) {
-	if s.exhausted {
-		return Chunk{}, io.EOF
+	var c Chunk
+	var data bytes.Buffer
+	line := 0 // the line the next byte of data is on
+	add := func(r raw) {
+		if c.Records == 0 {
+			c.FirstLine, line = r.line, r.line
+		}
+		// Blank lines between records keep their place, so that the chunk's lines count as the file's.
+		for ; line < r.line; line++ {
+			data.WriteByte('\n')
+		}
+		c.Records++
+		if r.bad != "" {
+			c.Bad = append(c.Bad, BadRecord{Line: r.line, Reason: r.bad})
+			data.WriteByte('\n')
+			line++
+			return
+		}
+		data.Write(r.b)
+		line = r.lastLine + 1
 	}
-	records := 0
-	for records < s.maxRows && s.csv.InputOffset()-s.consumed < int64(s.maxBytes) {
-		_, err := s.csv.Read()
+	if s.pending != nil {
+		p := *s.pending
+		p.b = s.pendBuf
+		s.pending = nil
+		add(p)
+	}
+	for !s.done && c.Records < s.maxRows {
+		r, err := s.sc.next()
 		if errors.Is(err, io.EOF) {
-			s.exhausted = true
+			s.done = true
 			break
 		}
-		var perr *csv.ParseError
-		if err != nil && !errors.As(err, &perr) {
+		if err != nil {
 			return Chunk{}, err
 		}
-		records++
+		size := len(r.b)
+		if r.bad != "" {
+			size = 1
+		}
+		if c.Records > 0 && data.Len()+(r.line-line)+size > s.maxBytes {
+			s.pendBuf = append(s.pendBuf[:0], r.b...)
+			s.pending = &r
+			break
+		}
+		add(r)
 	}
-	end := s.csv.InputOffset()
-	data := s.rec.take(end - s.consumed)
-	if records == 0 {
-		// Only blank lines were left, which csv skips.
+	if c.Records == 0 {
 		return Chunk{}, io.EOF
 	}
-	c := Chunk{FirstLine: s.nextLine, Records: records, Data: data}
-	s.consumed = end
-	s.nextLine += bytes.Count(data, []byte{'\n'})
+	c.Data = data.Bytes()
 	return c, nil
 }
 
-// Record is one record of a chunk. Err, a *csv.ParseError, is set when csv cannot parse the record; Fields is
-// then nil.
-type Record struct {
-	Line   int
-	Fields []string
-	Err    error
-}
-
-// Records reads back the records of a chunk's data, numbering lines from firstLine.
-func Records(data []byte, firstLine int) iter.Seq[Record] {
+// Records reads back the records of a chunk's data, numbering lines from firstLine. fields is the number of
+// fields a record must have for a quoted field to span lines, as given to NewSplitter.
+func Records(data []byte, firstLine, fields int) iter.Seq[Record] {
 	return func(yield func(Record) bool) {
-		cr := newReader(bytes.NewReader(data))
+		sc := newScanner(bytes.NewReader(data), firstLine)
+		sc.buf = data[:len(data):len(data)] // the whole chunk is in memory already
+		sc.eof = true
+		sc.fields = fields
 		for {
-			fields, err := cr.Read()
-			if errors.Is(err, io.EOF) {
-				return
+			r, err := sc.next()
+			if err != nil {
+				return // a chunk in memory ends with io.EOF only
 			}
-			var r Record
-			var perr *csv.ParseError
-			switch {
-			case errors.As(err, &perr):
-				r = Record{Line: firstLine + perr.StartLine - 1, Err: perr}
-			case err != nil:
-				// A bytes.Reader fails only with EOF, so csv reports nothing but parse errors.
-				r = Record{Line: firstLine, Err: err}
-			default:
-				line, _ := cr.FieldPos(0)
-				r = Record{Line: firstLine + line - 1, Fields: fields}
+			rec := Record{Line: r.line, LastLine: r.lastLine}
+			if r.bad != "" {
+				rec.Err = errors.New(r.bad)
+			} else {
+				rec.Fields = r.strings()
 			}
-			if !yield(r) {
+			if !yield(rec) {
 				return
 			}
 		}
 	}
-}
-
-// newReader configures csv identically for splitting and for reading back, which line numbers and record
-// boundaries depend on.
-func newReader(r io.Reader) *csv.Reader {
-	cr := csv.NewReader(r)
-	// The field count is checked against the kind with a clear message, not by csv.
-	cr.FieldsPerRecord = -1
-	return cr
-}
-
-// recorder keeps every byte read through it until take hands them out, so a chunk's original bytes can be cut
-// at the record boundaries csv reports.
-type recorder struct {
-	r   io.Reader
-	buf []byte
-}
-
-func (r *recorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	r.buf = append(r.buf, p[:n]...)
-	return n, err
-}
-
-// take returns a copy of the next n recorded bytes and forgets them.
-func (r *recorder) take(n int64) []byte {
-	out := bytes.Clone(r.buf[:n])
-	// Moving the unread tail to the front keeps the buffer as small as csv's read-ahead.
-	r.buf = r.buf[:copy(r.buf, r.buf[n:])]
-	return out
 }

@@ -51,7 +51,7 @@ func TestRecordsAreValidAndVaried(t *testing.T) {
 		keys := map[string]bool{}
 		count := map[string]int{}
 		for i, r := range recs[1:] {
-			row, prob := k.Validate(k.FileName(), i+2, r)
+			row, prob := k.Validate(k.FileName(), i+2, i+2, r)
 			if prob != nil {
 				t.Fatalf("generated record rejected: %v", prob)
 			}

@@ -19,10 +19,13 @@ import (
 	"hpnorton/internal/record"
 )
 
-// keyTTL bounds how long a run's working keys outlive a coordinator that died before cleaning them up.
-const keyTTL = 7 * 24 * time.Hour
+// keyTTL bounds how long a run's working keys outlive a coordinator that died before cleaning them up. Their
+// outcomes hold rejected rows' values, cut short. Every recorded outcome renews it, and so does the waiting
+// coordinator (Touch).
+const keyTTL = 48 * time.Hour
 
-// ResultsKey is where a run's results JSON is stored: hpnorton:results:<run id>. It does not expire.
+// ResultsKey is where a run's results JSON is stored: hpnorton:results:<run id>. It expires after the retention
+// Finish is given.
 func ResultsKey(runID string) string { return "hpnorton:results:" + runID }
 
 // outcomesKey is the hash of task ID to outcome JSON for one kind of a run.
@@ -51,6 +54,9 @@ type Outcome struct {
 	DisplacedPresent int `json:"displaced_present,omitempty"`
 	// Problems lists each rejected record.
 	Problems []record.Problem `json:"problems,omitempty"`
+	// Spans lists the first and last lines of the task's valid records that span lines. Another task may displace
+	// such a record as a repeat, knowing only its first line; the run's report takes the last one from here.
+	Spans [][2]int `json:"spans,omitempty"`
 	// Worker names the process that ran the task (host:pid) and Concurrency its asynq concurrency.
 	Worker      string `json:"worker"`
 	Concurrency int    `json:"concurrency"`
@@ -177,15 +183,15 @@ func (l *Ledger) Outcomes(ctx context.Context, runID string, k record.Kind) ([]O
 	return out, nil
 }
 
-// Finish stores the run's results JSON under ResultsKey and lets the run's working keys expire soon: the results
+// Finish stores the run's results JSON under ResultsKey for keep, and deletes the run's working keys: the results
 // hold everything worth keeping.
-func (l *Ledger) Finish(ctx context.Context, runID string, results []byte) error {
+func (l *Ledger) Finish(ctx context.Context, runID string, results []byte, keep time.Duration) error {
+	if keep <= 0 {
+		return fmt.Errorf("ledger: results must be kept for a positive time, got %s", keep)
+	}
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, ResultsKey(runID), results, 0)
-		p.Del(ctx, wakeKey(runID), progressKey(runID))
-		for _, k := range record.Kinds {
-			p.Expire(ctx, outcomesKey(runID, k), time.Hour)
-		}
+		p.Set(ctx, ResultsKey(runID), results, keep)
+		p.Del(ctx, workingKeys(runID)...)
 		return nil
 	})
 	if err != nil {
@@ -194,13 +200,33 @@ func (l *Ledger) Finish(ctx context.Context, runID string, results []byte) error
 	return nil
 }
 
-// Used reports whether Redis holds anything of the run: its results, outcomes or wake-ups.
-func (l *Ledger) Used(ctx context.Context, runID string) (bool, error) {
-	keys := []string{ResultsKey(runID), wakeKey(runID), progressKey(runID)}
+// workingKeys are the keys a run writes while it runs.
+func workingKeys(runID string) []string {
+	keys := []string{wakeKey(runID), progressKey(runID)}
 	for _, k := range record.Kinds {
 		keys = append(keys, outcomesKey(runID, k))
 	}
-	n, err := l.rdb.Exists(ctx, keys...).Result()
+	return keys
+}
+
+// Touch renews the expiry of the run's working keys, so that a run still waiting keeps them however long its
+// tasks take.
+func (l *Ledger) Touch(ctx context.Context, runID string) error {
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, key := range workingKeys(runID) {
+			p.Expire(ctx, key, keyTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: renew the run's keys: %w", err)
+	}
+	return nil
+}
+
+// Used reports whether Redis holds anything of the run: its results, outcomes or wake-ups.
+func (l *Ledger) Used(ctx context.Context, runID string) (bool, error) {
+	n, err := l.rdb.Exists(ctx, append(workingKeys(runID), ResultsKey(runID))...).Result()
 	if err != nil {
 		return false, fmt.Errorf("ledger: look up run %s: %w", runID, err)
 	}

@@ -13,7 +13,8 @@ import (
 func TestRecordIsIdempotentAndWakes(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
-	l := New(testenv.Redis(t, ns))
+	rdb := testenv.Redis(t, ns)
+	l := New(rdb)
 	ctx := t.Context()
 
 	if used, err := l.Used(ctx, ns); err != nil || used {
@@ -43,8 +44,24 @@ func TestRecordIsIdempotentAndWakes(t *testing.T) {
 		t.Fatalf("Finished (-want, +got): one outcome and its rows per task however often it is recorded:\n%s", diff)
 	}
 
-	if err := l.Finish(ctx, ns, []byte(`{"run_id":"x"}`)); err != nil {
+	if err := l.Touch(ctx, ns); err != nil {
 		t.Fatal(err)
+	}
+	if ttl := rdb.TTL(ctx, outcomesKey(ns, record.Products)).Val(); ttl < keyTTL-time.Minute || ttl > keyTTL {
+		t.Errorf("outcomes expire in %s after Touch, want %s", ttl, keyTTL)
+	}
+	if err := l.Finish(ctx, ns, []byte(`{"run_id":"x"}`), 30*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// The results last as long as they were given; the working keys, with rejected rows' values, go at once.
+	if ttl := rdb.TTL(ctx, ResultsKey(ns)).Val(); ttl < 30*time.Hour-time.Minute || ttl > 30*time.Hour {
+		t.Errorf("results expire in %s, want 30h", ttl)
+	}
+	if n := rdb.Exists(ctx, workingKeys(ns)...).Val(); n != 0 {
+		t.Errorf("%d working keys remain after Finish, want 0", n)
+	}
+	if err := l.Finish(ctx, ns, nil, 0); err == nil {
+		t.Error("Finish with no retention succeeded, want an error: the results would never expire")
 	}
 	b, err := l.Results(ctx, ns)
 	if err != nil || string(b) != `{"run_id":"x"}` {

@@ -15,11 +15,11 @@ import (
 )
 
 // Endpoints returns a worker's operations handler: net/http/pprof under /debug/pprof/ and metrics, when not nil,
-// at /metrics.
+// at /metrics. pprof's cmdline endpoint is left out: it returns the whole command line, and --mysql and --redis
+// may hold passwords. Asked for it, the index answers that no such profile exists.
 func Endpoints(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", httppprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)

@@ -105,22 +105,25 @@ func ParseKind(s string) (Kind, error) {
 }
 
 // Problem is one rejected record or one unreadable file, with everything a person needs to find and fix it.
-// Line is the physical line where the record starts; the header is line 1. Line is 0 for a problem with the whole
-// file, and Column and Value are empty when no single field is at fault.
+// Line is the physical line where the record starts, the header being line 1, and LastLine the line where it ends,
+// which is later when a quoted field spans lines. Both are 0 for a problem with the whole file. Column and Value
+// are empty when no single field is at fault; Value holds at most MaxShown characters of the field (see Shorten).
 type Problem struct {
-	File   string `json:"file"`
-	Line   int    `json:"line"`
-	Column string `json:"column,omitempty"`
-	Value  string `json:"value,omitempty"`
-	Reason string `json:"reason"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	LastLine int    `json:"last_line,omitempty"`
+	Column   string `json:"column,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Reason   string `json:"reason"`
 	// FirstLine, for a key the file repeats, is the line of the key's first occurrence, which is the one stored.
 	FirstLine int `json:"first_line,omitempty"`
 }
 
-// Duplicate is the problem of a record on line whose key the file already held on firstLine.
-func (k Kind) Duplicate(file string, line int, key string, firstLine int) Problem {
+// Duplicate is the problem of a record on lines line to lastLine whose key the file already held on firstLine.
+// lastLine 0 means the record's last line is not known, and is taken as line.
+func (k Kind) Duplicate(file string, line, lastLine int, key string, firstLine int) Problem {
 	return Problem{
-		File: file, Line: line, Column: k.Columns()[k.KeyIndex()].Name, Value: key, FirstLine: firstLine,
+		File: file, Line: line, LastLine: max(line, lastLine), Column: k.Columns()[k.KeyIndex()].Name, Value: Shorten(key), FirstLine: firstLine,
 		Reason: fmt.Sprintf("repeats the key of line %d; the first occurrence is kept", firstLine),
 	}
 }
@@ -130,6 +133,9 @@ func (p Problem) String() string {
 	b.WriteString(p.File)
 	if p.Line > 0 {
 		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	if p.LastLine > p.Line {
+		fmt.Fprintf(&b, "-%d", p.LastLine)
 	}
 	if p.Column != "" {
 		fmt.Fprintf(&b, ": column %s", p.Column)
@@ -143,21 +149,22 @@ func (p Problem) String() string {
 }
 
 // Row is a validated record: Fields holds the text of each column in table order, exactly as the file had it. An
-// integer column keeps its digits as text; MySQL converts them, and validation has already proved they fit.
+// integer column keeps its digits as text; MySQL converts them, and validation has already proved they fit. Line
+// and LastLine are the first and last lines the record covers.
 type Row struct {
-	Line   int
-	Fields []string
+	Line, LastLine int
+	Fields         []string
 }
 
 // Key is the row's natural primary key.
 func (r Row) Key(k Kind) string { return r.Fields[k.KeyIndex()] }
 
-// Validate checks one CSV record of kind k that starts on the given line of file. It returns the row, or the first
-// problem that makes the record unusable. A record is stored in full or rejected: nothing is trimmed or cut.
-func (k Kind) Validate(file string, line int, fields []string) (Row, *Problem) {
+// Validate checks one CSV record of kind k that covers lines line to lastLine of file. It returns the row, or the
+// first problem that makes the record unusable. A record is stored in full or rejected: nothing is trimmed or cut.
+func (k Kind) Validate(file string, line, lastLine int, fields []string) (Row, *Problem) {
 	cols := k.Columns()
 	reject := func(col, value, reason string) (Row, *Problem) {
-		return Row{}, &Problem{File: file, Line: line, Column: col, Value: value, Reason: reason}
+		return Row{}, &Problem{File: file, Line: line, LastLine: lastLine, Column: col, Value: Shorten(value), Reason: reason}
 	}
 	if len(fields) != len(cols) {
 		return reject("", "", fmt.Sprintf("has %d fields, want %d (%s)", len(fields), len(cols), strings.Join(k.Header(), ",")))
@@ -185,7 +192,27 @@ func (k Kind) Validate(file string, line int, fields []string) (Row, *Problem) {
 			return reject(c.Name, v, fmt.Sprintf("is %d characters long, the column holds %d", utf8.RuneCountInString(v), c.MaxChars))
 		}
 	}
-	return Row{Line: line, Fields: fields}, nil
+	return Row{Line: line, LastLine: lastLine, Fields: fields}, nil
+}
+
+// MaxShown is how many characters of a value, or of a column name, a message quotes. A file's values may be
+// personal data, or anything at all when the file is not what it claims to be, so messages, logs, the results key
+// and the rejects file hold no more of them than it takes to recognise one. It is the longest key either kind
+// allows, so that a key is always shown whole.
+const MaxShown = 64
+
+// Shorten returns s cut to MaxShown characters, the cut marked with "…" and followed by the value's full length.
+func Shorten(s string) string {
+	i, n := 0, 0
+	for i < len(s) && n < MaxShown {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		n++
+	}
+	if i == len(s) {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:i], len(s))
 }
 
 // CheckHeader compares a file's header with the kind's and explains any difference.
@@ -197,14 +224,22 @@ func (k Kind) CheckHeader(got []string) error {
 	return fmt.Errorf("header does not match: want columns %s, found %s", showColumns(want), showColumns(got))
 }
 
-// showColumns lists column names as a header line would, quoting a name that would otherwise read ambiguously.
+// maxShownColumns bounds the column names a header message lists.
+const maxShownColumns = 12
+
+// showColumns lists column names as a header line would, quoting a name that would otherwise read ambiguously,
+// cutting each to MaxShown characters and the list to maxShownColumns names.
 func showColumns(names []string) string {
-	shown := make([]string, len(names))
-	for i, n := range names {
-		shown[i] = n
+	shown := make([]string, 0, min(len(names), maxShownColumns)+1)
+	for _, n := range names[:min(len(names), maxShownColumns)] {
+		n = Shorten(n)
 		if n == "" || strings.Contains(n, ",") || strings.TrimSpace(n) != n || strconv.Quote(n) != `"`+n+`"` {
-			shown[i] = strconv.Quote(n)
+			n = strconv.Quote(n)
 		}
+		shown = append(shown, n)
+	}
+	if len(names) > maxShownColumns {
+		shown = append(shown, fmt.Sprintf("… (%d columns)", len(names)))
 	}
 	return strings.Join(shown, ",")
 }

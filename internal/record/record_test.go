@@ -22,35 +22,35 @@ func TestValidate(t *testing.T) {
 		{"SQL-looking text", Products, []string{"P1", "'); DROP TABLE products; --", "office", "0"}, nil},
 		{"CJK", Products, []string{"P1", "北欧风格沙发", "livingroom", "4294967295"}, nil},
 		{"too few fields", Products, []string{"P1", "desk"},
-			&Problem{File: "f.csv", Line: 7, Reason: "has 2 fields, want 4 (product_id,description,product_type,quantity_available)"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Reason: "has 2 fields, want 4 (product_id,description,product_type,quantity_available)"}},
 		{"empty key", Customers, []string{"", "a", "b", "c", "d", "e"},
-			&Problem{File: "f.csv", Line: 7, Column: "user_id", Reason: "key is empty"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "user_id", Reason: "key is empty"}},
 		{"key with trailing space", Products, []string{"P1 ", "desk", "office", "1"},
-			&Problem{File: "f.csv", Line: 7, Column: "product_id", Value: "P1 ", Reason: "key has leading or trailing spaces"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "product_id", Value: "P1 ", Reason: "key has leading or trailing spaces"}},
 		{"negative quantity", Products, []string{"P1", "desk", "office", "-1"},
-			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Value: "-1", Reason: "is not a whole number from 0 to 4294967295"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "quantity_available", Value: "-1", Reason: "is not a whole number from 0 to 4294967295"}},
 		{"fractional quantity", Products, []string{"P1", "desk", "office", "1.5"},
-			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Value: "1.5", Reason: "is not a whole number from 0 to 4294967295"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "quantity_available", Value: "1.5", Reason: "is not a whole number from 0 to 4294967295"}},
 		{"quantity past INT UNSIGNED", Products, []string{"P1", "desk", "office", "4294967296"},
-			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Value: "4294967296", Reason: "is not a whole number from 0 to 4294967295"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "quantity_available", Value: "4294967296", Reason: "is not a whole number from 0 to 4294967295"}},
 		{"empty quantity", Products, []string{"P1", "desk", "office", ""},
-			&Problem{File: "f.csv", Line: 7, Column: "quantity_available", Reason: "is not a whole number from 0 to 4294967295"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "quantity_available", Reason: "is not a whole number from 0 to 4294967295"}},
 		{"text too long", Customers, []string{"C1", long, "", "", "", ""},
-			&Problem{File: "f.csv", Line: 7, Column: "name", Value: long, Reason: "is 256 characters long, the column holds 255"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "name", Value: strings.Repeat("é", 64) + "… (512 bytes)", Reason: "is 256 characters long, the column holds 255"}},
 		{"bytes not UTF-8", Customers, []string{"C1", "caf\xe9", "", "", "", ""},
-			&Problem{File: "f.csv", Line: 7, Column: "name", Value: "caf\uFFFD", Reason: "is not valid UTF-8"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "name", Value: "caf\uFFFD", Reason: "is not valid UTF-8"}},
 		{"NUL byte", Customers, []string{"C1", "a\x00b", "", "", "", ""},
-			&Problem{File: "f.csv", Line: 7, Column: "name", Value: `a\0b`, Reason: "contains a NUL byte"}},
+			&Problem{File: "f.csv", Line: 7, LastLine: 8, Column: "name", Value: `a\0b`, Reason: "contains a NUL byte"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			row, got := tt.kind.Validate("f.csv", 7, tt.fields)
+			row, got := tt.kind.Validate("f.csv", 7, 8, tt.fields)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Fatalf("Validate problem (-want, +got):\n%s", diff)
 			}
-			if got == nil && (row.Line != 7 || !cmp.Equal(row.Fields, tt.fields)) {
-				t.Fatalf("Validate row = %+v, want line 7 and the fields unchanged", row)
+			if got == nil && (row.Line != 7 || row.LastLine != 8 || !cmp.Equal(row.Fields, tt.fields)) {
+				t.Fatalf("Validate row = %+v, want lines 7 to 8 and the fields unchanged", row)
 			}
 		})
 	}
@@ -105,5 +105,37 @@ func TestProblemString(t *testing.T) {
 	p = Problem{File: "customers.csv", Reason: "file does not exist"}
 	if got, want := p.String(), "customers.csv: file does not exist"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+	p = Problem{File: "customers.csv", Line: 4, LastLine: 6, Reason: "has 5 fields"}
+	if got, want := p.String(), "customers.csv:4-6: has 5 fields"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestEchoIsShort: a message quotes at most MaxShown characters of a value, and a header message a few columns,
+// whatever the file holds (the passwd file a symlink pointed at, a 100 MB field, ten thousand columns).
+func TestEchoIsShort(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"short", "short"},
+		{strings.Repeat("a", 64), strings.Repeat("a", 64)},
+		{strings.Repeat("a", 65), strings.Repeat("a", 64) + "… (65 bytes)"},
+		{strings.Repeat("北", 70), strings.Repeat("北", 64) + "… (210 bytes)"},
+	} {
+		if got := Shorten(tc.in); got != tc.want {
+			t.Errorf("Shorten(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	_, p := Customers.Validate("c.csv", 2, 2, []string{"C1", strings.Repeat("x", 100<<20), "", "", "", ""})
+	if p == nil || len(p.String()) > 250 {
+		t.Fatalf("a 100 MB field gave a problem of %d bytes, want under 250", len(p.String()))
+	}
+	header := make([]string, 10000)
+	for i := range header {
+		header[i] = "root:x:0:0:root:/root:/bin/bash" + strings.Repeat("z", i%100)
+	}
+	err := Customers.CheckHeader(header)
+	if err == nil || len(err.Error()) > 1500 || !strings.Contains(err.Error(), "… (10000 columns)") {
+		t.Fatalf("a 10,000-column header gave %d bytes of message, want under 1,500 naming the count: %.300v", len(err.Error()), err)
 	}
 }

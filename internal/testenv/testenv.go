@@ -59,7 +59,7 @@ func Namespace(tb testing.TB) string {
 }
 
 // Redis returns a client on the test Redis. When the test ends it deletes every key that contains ns, which
-// covers the asynq queue named ns and the runs whose IDs start with ns.
+// covers the asynq queues whose names start with ns and the runs whose IDs start with ns.
 func Redis(tb testing.TB, ns string) *redis.Client {
 	tb.Helper()
 	opt, err := redis.ParseURL(RedisURL())
@@ -82,7 +82,16 @@ func Redis(tb testing.TB, ns string) *redis.Client {
 		if err := iter.Err(); err != nil {
 			tb.Errorf("clean up Redis keys of %s: %v", ns, err)
 		}
-		rdb.SRem(ctx, "asynq:queues", ns)
+		// Queues are named ns, or ns.<database> as the tasks package names a database's queue.
+		queues, err := rdb.SMembers(ctx, "asynq:queues").Result()
+		if err != nil {
+			tb.Errorf("clean up the queues of %s: %v", ns, err)
+		}
+		for _, q := range queues {
+			if strings.Contains(q, ns) {
+				rdb.SRem(ctx, "asynq:queues", q)
+			}
+		}
 		rdb.Close()
 	})
 	return rdb

@@ -25,10 +25,11 @@ import (
 
 // Config describes one worker process.
 type Config struct {
-	// Concurrency is how many tasks run at once. It must be at least 1; 1 is linear mode. asynq itself would turn
-	// 0 into the number of CPUs, so Start refuses it instead.
+	// Concurrency is how many tasks run at once, from 1 to MaxConcurrency; 1 is linear mode. asynq itself would
+	// turn 0 into the number of CPUs, so Start refuses it instead.
 	Concurrency int
-	// Queue is the asynq queue to serve.
+	// Queue is the operator's base queue name; the worker serves tasks.QueueFor(Queue, the database's ID), which
+	// carries the tasks meant for its database and no others.
 	Queue string
 	// PollInterval is how often an idle worker asks Redis for a task; zero means DefaultPollInterval. asynq does
 	// not block on its queues: an idle server sleeps 0.5 to 1.5 times this interval between looks.
@@ -44,6 +45,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MaxConcurrency caps a worker's concurrency. Each running task holds one MySQL connection, and past the
+// database's cores more tasks at once only wait on each other; workers' connections add up against the server's
+// max_connections (151 by default).
+const MaxConcurrency = 64
+
 // DefaultPollInterval is the idle poll interval. asynq's own default of 1 s would add up to 1.5 s to every run
 // before its first task starts. At 20 ms an idle worker costs Redis about 50 small scripts a second.
 const DefaultPollInterval = 20 * time.Millisecond
@@ -55,8 +61,8 @@ type Worker struct {
 
 // Start starts serving cfg.Queue. The caller owns rdb and db and must call Shutdown before closing them.
 func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) {
-	if cfg.Concurrency < 1 {
-		return nil, fmt.Errorf("worker: concurrency must be at least 1, got %d", cfg.Concurrency)
+	if cfg.Concurrency < 1 || cfg.Concurrency > MaxConcurrency {
+		return nil, fmt.Errorf("worker: concurrency must be 1 to %d, got %d", MaxConcurrency, cfg.Concurrency)
 	}
 	if cfg.Queue == "" {
 		return nil, fmt.Errorf("worker: no queue to serve")
@@ -70,9 +76,12 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	log = log.With("worker", name)
 
 	poll := cmp.Or(cfg.PollInterval, DefaultPollInterval)
+	queue := tasks.QueueFor(cfg.Queue, db.ID)
+	// One connection per running task, and one to spare for a redelivery's look-up of its earlier counts.
+	db.SetMaxConns(cfg.Concurrency + 1)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
-		Queues:            map[string]int{cfg.Queue: 1},
+		Queues:            map[string]int{queue: 1},
 		TaskCheckInterval: poll,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            asynqLogger{log},
@@ -96,7 +105,7 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	log.Info("worker started", "queue", cfg.Queue, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)
+	log.Info("worker started", "queue", queue, "database", db.ID, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)
 	return &Worker{srv: srv}, nil
 }
 

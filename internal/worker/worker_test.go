@@ -8,9 +8,9 @@ import (
 // TestStartRefusesZeroConcurrency guards linear mode: asynq would silently turn 0 into the number of CPUs.
 func TestStartRefusesZeroConcurrency(t *testing.T) {
 	t.Parallel()
-	for _, n := range []int{0, -1} {
+	for _, n := range []int{0, -1, MaxConcurrency + 1, 10000} {
 		_, err := Start(nil, nil, Config{Concurrency: n, Queue: "q"})
-		if err == nil || !strings.Contains(err.Error(), "concurrency must be at least 1") {
+		if err == nil || !strings.Contains(err.Error(), "concurrency must be 1 to 64") {
 			t.Errorf("Start(concurrency %d) = %v, want a refusal", n, err)
 		}
 	}
