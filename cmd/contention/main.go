@@ -10,6 +10,9 @@
 //  3. workers read the shared results, add their count and write them back, and one update is lost; the ledger
 //     adds a task's count inside Redis, atomically, once per task.
 //
+// It works in a database of its own, made with a new name on the server that --mysql names and dropped at the end,
+// and removes its Redis keys: it never touches the imports' tables.
+//
 // The failing sides speak SQL and Redis directly, since they show what repo and ledger exist to prevent; the safe
 // sides call repo and ledger themselves. Barriers between goroutines fix the interleaving that goes wrong, so the
 // failure does not depend on luck or on the machine's speed.
@@ -18,12 +21,17 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/cli"
 	"hpnorton/internal/coordinator"
@@ -31,10 +39,7 @@ import (
 	"hpnorton/repo"
 )
 
-const synopsis = "contention [--mysql DSN] [--redis URL]   (the database hpnorton_contention by default; it empties its tables)"
-
-// defaultDSN is the demonstrations' own database, so that they never empty the imports' tables.
-const defaultDSN = "root@tcp(127.0.0.1:3306)/hpnorton_contention"
+const synopsis = "contention [--mysql DSN] [--redis URL]   (works in a database of its own, made and dropped on the DSN's server)"
 
 func main() {
 	cli.RouteDriverLogs()
@@ -49,13 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return demo(ctx, fs, args, stdout) }))
 }
 
-func demo(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+func demo(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) (err error) {
 	var conn cli.Conn
 	conn.AddFlags(fs)
-	// Its own database by default: the demonstrations empty their tables.
-	if os.Getenv("HPNORTON_MYSQL_DSN") == "" {
-		conn.MySQLDSN = defaultDSN
-	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -64,18 +65,24 @@ func demo(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer
 		return err
 	}
 	defer rdb.Close()
-	db, err := repo.Open(ctx, conn.MySQLDSN)
+	// Run IDs, Redis keys and the database's name are new each time, and all contain id.
+	id := "contention-" + coordinator.NewRunID()
+	dsn, drop, err := ownDatabase(ctx, conn.MySQLDSN, "hpnorton_"+strings.ReplaceAll(id, "-", "_"))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, drop()) }()
+	defer func() { err = errors.Join(err, removeKeys(context.WithoutCancel(ctx), rdb, id)) }()
+	db, err := repo.Open(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	raw, err := sql.Open("mysql", conn.MySQLDSN) // repo.Open has created the database
+	raw, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return err
 	}
 	defer raw.Close()
-	// Run IDs and keys start with the queue's name, as an import's do, and are new each time.
-	id := conn.Queue + "-contention-" + coordinator.NewRunID()
 	s := &stage{db: db, raw: raw, rdb: rdb, ledger: ledger.New(rdb), runPrefix: id, keyPrefix: "hpnorton:" + id + ":"}
 
 	d, err := s.deadlock(ctx)
@@ -102,4 +109,44 @@ func demo(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer
 	fmt.Fprintf(stdout, "   unsafe: %s\n", l.Unsafe)
 	fmt.Fprintf(stdout, "   safe:   %s\n", l.Safe)
 	return nil
+}
+
+// ownDatabase creates a database of the given name, which must not exist yet, on the server the DSN names, and
+// returns a DSN for it and a function that drops it. The demonstrations empty and fill their tables, so they never
+// work in the DSN's own database, whatever it is: an operator's HPNORTON_MYSQL_DSN names the imports' database.
+func ownDatabase(ctx context.Context, dsn, name string) (string, func() error, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", nil, errors.New("the MySQL DSN cannot be parsed; the expected form is user:password@tcp(host:port)/database")
+	}
+	cfg.DBName = ""
+	server, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return "", nil, err
+	}
+	// Plain CREATE DATABASE: a database of that name, however unlikely, is someone else's and stays untouched.
+	if _, err := server.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		server.Close()
+		return "", nil, fmt.Errorf("create the demonstrations' database %s: %w", name, err)
+	}
+	drop := func() error {
+		defer server.Close()
+		if _, err := server.ExecContext(context.Background(), "DROP DATABASE `"+name+"`"); err != nil {
+			return fmt.Errorf("drop the demonstrations' database %s: %w", name, err)
+		}
+		return nil
+	}
+	cfg.DBName = name
+	return cfg.FormatDSN(), drop, nil
+}
+
+// removeKeys deletes every Redis key that contains id: the demonstrations' results keys and their runs' ledgers.
+func removeKeys(ctx context.Context, rdb *redis.Client, id string) error {
+	iter := rdb.Scan(ctx, 0, "*"+id+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			return fmt.Errorf("remove the demonstrations' keys: %w", err)
+		}
+	}
+	return iter.Err()
 }

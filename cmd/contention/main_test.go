@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,9 +79,9 @@ func TestLostUpdate(t *testing.T) {
 	}
 }
 
-// TestCommand runs the command as a user would, into a database of the test's own.
+// TestCommand runs the command as a user would, into a database of the test's own. It and TestLeavesTheImportAlone
+// do not run in parallel: the latter counts the demonstrations' databases on the server.
 func TestCommand(t *testing.T) {
-	t.Parallel()
 	ns := testenv.Namespace(t)
 	testenv.Redis(t, ns)
 	dsn := testenv.MySQL(t, ns)
@@ -92,5 +93,58 @@ func TestCommand(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
+	}
+}
+
+// TestLeavesTheImportAlone points the demonstrations at a database holding an import's rows, as an operator who
+// exported HPNORTON_MYSQL_DSN would: every row is unchanged afterwards, no database of theirs is left behind, and
+// no Redis key of theirs remains.
+func TestLeavesTheImportAlone(t *testing.T) {
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	dsn := testenv.MySQL(t, ns)
+	db, err := repo.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	raw, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{
+		"INSERT INTO customers (user_id, name, address, zip_code, phone_number, email) VALUES ('C1', 'Zoë', '1 Main St', '02134', '555', 'z@example.com')",
+		"INSERT INTO products (product_id, description, product_type, quantity_available) VALUES ('P1', 'desk', 'office', 3), ('P2', 'lamp', 'office', 0)",
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() string {
+		var c, p string
+		if err := raw.QueryRow("CHECKSUM TABLE customers").Scan(new(string), &c); err != nil {
+			t.Fatal(err)
+		}
+		if err := raw.QueryRow("CHECKSUM TABLE products").Scan(new(string), &p); err != nil {
+			t.Fatal(err)
+		}
+		var dbs int
+		if err := raw.QueryRow("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name LIKE 'hpnorton\\_contention\\_%'").Scan(&dbs); err != nil {
+			t.Fatal(err)
+		}
+		keys := rdb.Keys(t.Context(), "*contention-*").Val()
+		return fmt.Sprintf("customers %s, products %s, %d demonstration databases, Redis keys %v", c, p, dbs, keys)
+	}
+	before := state()
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"--mysql", dsn, "--redis", testenv.RedisURL(), "--queue", ns}, &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "Error 1213") {
+		t.Fatalf("the demonstrations did not run:\n%s", stdout.String())
+	}
+	if after := state(); after != before {
+		t.Errorf("before the demonstrations: %s\nafter:  %s", before, after)
 	}
 }
