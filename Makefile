@@ -16,7 +16,9 @@ build:
 run: build
 	CONCURRENCY=$(CONCURRENCY) scripts/run-local $(DATA)
 
+# check-tracked fails on a tracked executable or a tracked file over 5 MB.
 lint:
+	scripts/check-tracked
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would reformat:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
@@ -40,7 +42,8 @@ testdata:
 screenshot:
 	scripts/monitor-screenshot
 
-# The three contention failures (deadlock, counts, lost update) and how the system avoids each, in hpnorton_contention.
+# The three contention failures (deadlock, counts, lost update) and how the system avoids each, in a database the
+# demonstration makes for itself and drops.
 contention:
 	$(GO) run ./cmd/contention
 
