@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,27 +38,45 @@ func TestRejectsBadUsage(t *testing.T) {
 	}
 }
 
+// startCommand runs the command on a free loopback port with the given flags, and returns its URL once it listens, its
+// log, and stop, which cancels it as SIGTERM does and returns its exit status.
+func startCommand(t *testing.T, flags ...string) (url string, stderr *testenv.Buffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr = &testenv.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--redis", testenv.RedisURL(), "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...), stderr)
+	}()
+	stop = sync.OnceValue(func() int {
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(30 * time.Second):
+			t.Error("monitor did not stop within 30 s of cancellation")
+			return -1
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); url == ""; {
+		if m := regexp.MustCompile(`"url":"(http://[^"]+)"`).FindStringSubmatch(stderr.String()); m != nil {
+			url = m[1]
+		} else if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("monitor did not start within 30 s:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return url, stderr, stop
+}
+
 // TestServesUntilCancelled starts the real command, reads the queue list from its API, and stops it the way SIGTERM
 // does, through its context.
 func TestServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
 	testenv.Redis(t, ns)
-	ctx, cancel := context.WithCancel(context.Background())
-	var stderr testenv.Buffer
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--addr", "127.0.0.1:0", "--read-only", "--log-format", "json"}, &stderr)
-	}()
-	var url string
-	for deadline := time.Now().Add(30 * time.Second); url == ""; {
-		if m := regexp.MustCompile(`"url":"(http://[^"]+)"`).FindStringSubmatch(stderr.String()); m != nil {
-			url = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("monitor did not start within 30 s:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	url, stderr, stop := startCommand(t, "--read-only")
 	resp, err := http.Get(url + "api/queues")
 	if err != nil {
 		t.Fatal(err)
@@ -67,14 +86,8 @@ func TestServesUntilCancelled(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), `{"queues":[`) {
 		t.Errorf("GET %sapi/queues = %d %.100q, want the queue list", url, resp.StatusCode, body)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != cli.ExitOK {
-			t.Fatalf("exit %d, want 0\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("monitor did not stop within 30 s of cancellation")
+	if code := stop(); code != cli.ExitOK {
+		t.Fatalf("exit %d, want 0\n%s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), `"read_only":true`) || !strings.Contains(stderr.String(), "monitor stopped") {
 		t.Errorf("log lacks the start or stop line:\n%s", stderr.String())
@@ -92,23 +105,8 @@ func TestRefusesOtherSites(t *testing.T) {
 	if err := rdb.SAdd(t.Context(), "asynq:queues", ns).Err(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stderr testenv.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--addr", "127.0.0.1:0", "--log-format", "json", "--allow-host", "monitor.example,published.example:9000"}, &stderr)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	var url string
-	for deadline := time.Now().Add(30 * time.Second); url == ""; {
-		if m := regexp.MustCompile(`"url":"(http://[^"]+)"`).FindStringSubmatch(stderr.String()); m != nil {
-			url = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("monitor did not start within 30 s:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	url, _, stop := startCommand(t, "--allow-host", "monitor.example,published.example:9000")
+	t.Cleanup(func() { stop() })
 	host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
 	_, port, _ := strings.Cut(host, ":")
 	send := func(method, path, hostHeader, origin string) int {

@@ -206,7 +206,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	}()
 
 	w := waiter{d: d, cfg: cfg, queue: queue, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued, sent: sent,
-		total: map[record.Kind]enqueued{}, fileErrs: map[record.Kind]error{}, done: map[record.Kind]time.Duration{}}
+		total: map[record.Kind]enqueued{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
 		if errors.Is(err, ErrStalled) || ctx.Err() != nil { // stalled, timed out or interrupted: said already
 			return nil, err
@@ -216,7 +216,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("run %s stopped waiting: %w; the rows stored so far stay, and a new run counts them as present", cfg.RunID, err)
 	}
 
-	rep, err := report(ctx, d, cfg, queue, log, start, before, w.done, w.total, w.fileErrs)
+	rep, err := report(ctx, d, cfg, queue, log, start, before, w.done, w.total)
 	if err != nil {
 		return nil, err
 	}
@@ -430,8 +430,7 @@ type waiter struct {
 	enqueued <-chan enqueued               // one report per file when its enqueueing ends
 	feeds    map[record.Kind]*feed         // each file's enqueueing so far
 	queued   <-chan struct{}               // a slot per task enqueued and not finished; the waiter frees them
-	total    map[record.Kind]enqueued      // each kind's enqueueing, once it has ended
-	fileErrs map[record.Kind]error         // problems with whole files
+	total    map[record.Kind]enqueued      // each kind's enqueueing, once it has ended: its tasks, lines, file problem
 	done     map[record.Kind]time.Duration // when each kind's last task finished, from start
 }
 
@@ -514,7 +513,6 @@ func (w *waiter) takeEnqueued() error {
 				return e.err
 			}
 			if e.fileErr != nil {
-				w.fileErrs[e.kind] = e.fileErr
 				w.log.Warn("file rejected", "file", e.kind.FileName(), "reason", e.fileErr)
 			}
 			w.total[e.kind] = e
@@ -606,7 +604,7 @@ func (w *waiter) diagnose(ctx context.Context) error {
 
 // report gathers the outcomes and counts of a finished run.
 func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Logger, start time.Time, before []int64, done map[record.Kind]time.Duration,
-	enq map[record.Kind]enqueued, fileErrs map[record.Kind]error) (*Report, error) {
+	enq map[record.Kind]enqueued) (*Report, error) {
 	rep := &Report{
 		RunID:      cfg.RunID,
 		ResultsKey: ledger.ResultsKey(cfg.RunID),
@@ -626,7 +624,7 @@ func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Log
 		}
 		f := File{Kind: k.String(), File: k.FileName(), Tasks: len(outcomes), Lines: int64(enq[k].lines), Blank: int64(enq[k].blank),
 			Before: before[i], After: after[i], Seconds: seconds(done[k])}
-		if err := fileErrs[k]; err != nil {
+		if err := enq[k].fileErr; err != nil {
 			f.Error = err.Error()
 			rep.Problems = append(rep.Problems, record.Problem{File: k.FileName(), Reason: f.Error})
 			rep.ProblemCount++
