@@ -7,31 +7,39 @@ DATA        ?= testdata
 ROWS        ?= 300000
 RUNS        ?= 5
 
-.PHONY: build run test lint bench bench-e2e testdata screenshot contention profile compare
+.PHONY: build lab-build run test lint bench bench-e2e testdata screenshot contention profile compare
 
+# The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+lab-build: build
+	$(GO) -C lab build -o ../bin/ ./bench
 
 # One worker at CONCURRENCY (1 is linear mode) and one enqueue of DATA, printing the result tuples.
 run: build
 	CONCURRENCY=$(CONCURRENCY) scripts/run-local $(DATA)
 
-# check-tracked fails on a tracked executable or a tracked file over 5 MB.
+# check-tracked fails on a tracked executable or a tracked file over 5 MB. gofmt reads the lab too; vet,
+# staticcheck and the tests run in each module.
 lint:
 	scripts/check-tracked
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would reformat:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) -C lab vet ./...
+	$(GO) -C lab run $(STATICCHECK) ./...
 
 test: lint
 	$(GO) test -race -count=1 ./...
+	$(GO) -C lab test -race -count=1 ./...
 
 # End-to-end seconds and rows/s of linear and parallel mode at 2 x 1,000 and 2 x 300,000 rows, in-process worker.
 bench:
 	$(GO) test -run '^$$' -bench BenchmarkImport -benchtime 3x -count 3 ./cmd/enqueue
 
 # Linear, parallel and mysqlimport --local in turn on 2 x ROWS rows, RUNS rounds: medians, ratios, peak memory.
-bench-e2e: build
+bench-e2e: lab-build
 	bin/bench -rows $(ROWS) -runs $(RUNS)
 
 # Regenerates the shipped sample data; TestShippedTestdata keeps it equal to this output.
@@ -45,14 +53,14 @@ screenshot:
 # The three contention failures (deadlock, counts, lost update) and how the system avoids each, in a database the
 # demonstration makes for itself and drops.
 contention:
-	$(GO) run ./cmd/contention
+	$(GO) -C lab run ./contention
 
 # pprof text of the linear import (sample data and 2 x 300,000 rows, CPU and allocations) and of the lesson-5 style,
 # under docs/.
 profile:
-	scripts/profile
+	lab/profile
 
 # Linear against parallel (2 worker processes at CONCURRENCY) at 1,000 to 1,000,000 rows per file: medians, speedups,
 # the crossover, docs/compare.png and a regenerated findings.txt.
-compare: build
+compare: lab-build
 	bin/bench -sizes 1000,10000,100000,1000000 -runs $(RUNS) -processes 2 -concurrency $(CONCURRENCY) -plot docs/compare.png -findings findings.txt

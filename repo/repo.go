@@ -264,54 +264,6 @@ func (d *DB) SetMaxConns(n int) {
 // Close closes the connection pool.
 func (d *DB) Close() error { return d.db.Close() }
 
-// Reset empties the imported tables and the run and task records, for benchmarks that import the same files repeatedly.
-func (d *DB) Reset(ctx context.Context) error {
-	for _, table := range []string{record.Customers.Table(), record.Products.Table(), "import_tasks", "import_runs", "import_seen"} {
-		if _, err := d.db.ExecContext(ctx, "TRUNCATE TABLE "+quoteIdent(table)); err != nil {
-			return fmt.Errorf("repo: reset %s: %w", table, err)
-		}
-	}
-	return nil
-}
-
-// Drop drops the whole database and closes the pool, for benchmarks that made a database of their own.
-func (d *DB) Drop(ctx context.Context) error {
-	defer d.db.Close()
-	var name string
-	if err := d.db.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&name); err != nil {
-		return fmt.Errorf("repo: drop: %w", err)
-	}
-	if _, err := d.db.ExecContext(ctx, "DROP DATABASE "+quoteIdent(name)); err != nil {
-		return fmt.Errorf("repo: drop %s: %w", name, err)
-	}
-	return nil
-}
-
-// Settle waits until InnoDB has stopped writing pages in the background, or until the timeout, so that a
-// benchmark run does not pay for the writes of the run before it. It reports how long it waited.
-func (d *DB) Settle(ctx context.Context, timeout time.Duration) (time.Duration, error) {
-	const quiet = 300 * time.Millisecond // no page written for this long counts as settled
-	start := time.Now()
-	last := int64(-1)
-	for time.Since(start) < timeout {
-		var name string
-		var flushed int64
-		if err := d.db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_flushed'").Scan(&name, &flushed); err != nil {
-			return 0, fmt.Errorf("repo: settle: %w", err)
-		}
-		if flushed == last {
-			break
-		}
-		last = flushed
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(quiet):
-		}
-	}
-	return time.Since(start), nil
-}
-
 // Count returns how many rows the kind's table holds.
 func (d *DB) Count(ctx context.Context, k record.Kind) (int64, error) {
 	var n int64

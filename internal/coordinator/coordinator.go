@@ -3,7 +3,7 @@
 // results.
 //
 // Only the coordinator counts rows before and after. A worker that counted for itself would see other workers'
-// rows land between its two counts; see cmd/contention.
+// rows land between its two counts; see lab/contention.
 package coordinator
 
 import (

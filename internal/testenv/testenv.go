@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -150,12 +151,16 @@ func (s *Buffer) String() string {
 }
 
 // Build compiles the named commands of cmd/ into one temporary folder, removed when the test ends, and returns
-// the path of the first.
+// the path of the first. It builds in the product's own module, so that the lab's tests can build them too.
 func Build(tb testing.TB, commands ...string) string {
 	tb.Helper()
 	dir := tb.TempDir()
+	_, self, _, _ := runtime.Caller(0) // this file, internal/testenv/testenv.go
+	root := filepath.Join(filepath.Dir(self), "..", "..")
 	for _, c := range commands {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "hpnorton/cmd/"+c).CombinedOutput()
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, c), "./cmd/"+c)
+		build.Dir = root
+		out, err := build.CombinedOutput()
 		if err != nil {
 			tb.Fatalf("go build cmd/%s: %v\n%s", c, err, out)
 		}

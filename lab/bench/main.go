@@ -10,6 +10,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,7 +35,9 @@ import (
 	"hpnorton/internal/coordinator"
 	"hpnorton/internal/gen"
 	"hpnorton/internal/record"
+	"hpnorton/lab/labdb"
 	"hpnorton/repo"
+	"hpnorton/tasks"
 )
 
 const synopsis = "bench [flags]"
@@ -184,6 +187,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 type modeEnv struct {
 	mode    string
 	db      *repo.DB
+	lab     *sql.DB // the lab's own SQL: emptying, settling and dropping the database
 	cfg     *mysql.Config
 	queue   string
 	workers []*exec.Cmd
@@ -200,6 +204,10 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	e := &modeEnv{mode: mode, cfg: cfg, queue: name}
 	// Open creates the database and the schema, as the commands do for a user.
 	if e.db, err = repo.Open(ctx, cfg.FormatDSN()); err != nil {
+		return nil, err
+	}
+	if e.lab, err = labdb.Open(cfg.FormatDSN()); err != nil {
+		e.close(o.redisURL)
 		return nil, err
 	}
 	if mode == "mysqlimport" {
@@ -225,12 +233,12 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 // runOnce empties the tables and imports the files of data, which hold rows records each, once, returning the
 // seconds from the command's start to its exit. tag makes the run's ID unique.
 func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag string) (float64, error) {
-	if err := e.db.Reset(ctx); err != nil {
+	if err := labdb.Reset(ctx, e.lab); err != nil {
 		return 0, err
 	}
 	// Each run starts on a quiet server: InnoDB writes the last run's pages in the background, and the next run,
 	// whatever its mode, would pay for them.
-	if _, err := e.db.Settle(ctx, 30*time.Second); err != nil {
+	if _, err := labdb.Settle(ctx, e.lab, 30*time.Second); err != nil {
 		return 0, err
 	}
 	var cmd *exec.Cmd
@@ -338,17 +346,21 @@ func (e *modeEnv) close(redisURL string) {
 		if opt, err := redis.ParseURL(redisURL); err == nil {
 			rdb := redis.NewClient(opt)
 			in := asynq.NewInspectorFromRedisClient(rdb)
-			if err := in.DeleteQueue(e.queue, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			if err := in.DeleteQueue(tasks.QueueFor(e.queue, e.db.ID), true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 				fmt.Fprintln(os.Stderr, "bench:", err)
 			}
 			in.Close()
 			rdb.Close()
 		}
 	}
-	if e.db != nil {
-		if err := e.db.Drop(context.Background()); err != nil {
+	if e.lab != nil {
+		if err := labdb.Drop(context.Background(), e.lab); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 		}
+		e.lab.Close()
+	}
+	if e.db != nil {
+		e.db.Close()
 	}
 }
 
