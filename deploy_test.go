@@ -4,6 +4,7 @@
 package hpnorton_test
 
 import (
+	"database/sql"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 type compose struct {
 	Services map[string]struct {
 		Image       string            `yaml:"image"`
+		Hostname    string            `yaml:"hostname"`
 		Build       string            `yaml:"build"`
 		Command     []string          `yaml:"command"`
 		Entrypoint  *[]string         `yaml:"entrypoint"`
@@ -93,7 +95,7 @@ func TestCompose(t *testing.T) {
 		bins[cmd] = filepath.Join(dir, cmd)
 	}
 
-	for _, name := range []string{"redis", "mysql", "worker", "monitor", "enqueue"} {
+	for _, name := range []string{"redis", "mariadb", "worker", "monitor", "enqueue"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("no service %q", name)
 		}
@@ -143,9 +145,9 @@ func TestCompose(t *testing.T) {
 				t.Errorf("service %s: the commands refuse its HPNORTON_MYSQL_DSN: %v", name, err)
 			}
 			cfg, err := mysql.ParseDSN(dsn)
-			m := c.Services["mysql"].Environment
-			if err != nil || cfg.Addr != "mysql:3306" || cfg.Passwd != m["MYSQL_ROOT_PASSWORD"] || cfg.DBName != m["MYSQL_DATABASE"] {
-				t.Errorf("service %s: HPNORTON_MYSQL_DSN %q does not match the mysql service", name, dsn)
+			m := c.Services["mariadb"].Environment
+			if err != nil || cfg.Addr != "mariadb:3306" || cfg.Passwd != m["MARIADB_ROOT_PASSWORD"] || cfg.DBName != m["MARIADB_DATABASE"] {
+				t.Errorf("service %s: HPNORTON_MYSQL_DSN %q does not match the mariadb service", name, dsn)
 			}
 		}
 	}
@@ -163,15 +165,22 @@ func TestCompose(t *testing.T) {
 	if addr := m.Environment["HPNORTON_MONITOR_ADDR"]; addr == "" || !slices.Contains(m.Ports, "127.0.0.1:"+port(t, addr)+":"+port(t, addr)) {
 		t.Errorf("monitor listens on %q but publishes %v", addr, m.Ports)
 	}
-	// MySQL: LOAD DATA LOCAL needs local_infile, and the data outlives the container.
-	my := c.Services["mysql"]
+	// The database: the release series the tests run against, LOAD DATA LOCAL on, the data outliving the container,
+	// and a fixed host name, which is part of the database's identity.
+	my := c.Services["mariadb"]
+	if want := "mariadb:" + testedSeries(t) + "."; !strings.HasPrefix(my.Image, want) {
+		t.Errorf("mariadb image %q is not of the series the tests run against; want %s…", my.Image, want)
+	}
 	if !slices.Contains(my.Command, "--local-infile=1") {
-		t.Errorf("mysql command %v lacks --local-infile=1", my.Command)
+		t.Errorf("mariadb command %v lacks --local-infile=1", my.Command)
+	}
+	if my.Hostname == "" {
+		t.Error("mariadb has no fixed hostname: a recreated container would give the database another identity, and its queued tasks another queue")
 	}
 	if len(my.Volumes) != 1 || !strings.HasSuffix(my.Volumes[0], ":/var/lib/mysql") {
-		t.Errorf("mysql volumes %v, want one for /var/lib/mysql", my.Volumes)
+		t.Errorf("mariadb volumes %v, want one for /var/lib/mysql", my.Volumes)
 	} else if _, ok := c.Volumes[strings.Split(my.Volumes[0], ":")[0]]; !ok {
-		t.Errorf("mysql keeps its data in %q, not in a named volume", my.Volumes[0])
+		t.Errorf("mariadb keeps its data in %q, not in a named volume", my.Volumes[0])
 	}
 	// The one-shot enqueue imports the sample data the image holds at /data.
 	e := c.Services["enqueue"]
@@ -206,4 +215,24 @@ func TestDockerfile(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^COPY testdata /data$`).MatchString(text) {
 		t.Error("Dockerfile does not copy testdata to /data")
 	}
+}
+
+// testedSeries is the test server's release series, such as 10.11, read from the server the tests run against.
+func testedSeries(t *testing.T) string {
+	t.Helper()
+	ns := testenv.Namespace(t)
+	db, err := sql.Open("mysql", testenv.MySQL(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version string
+	if err := db.QueryRow("SELECT VERSION()").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(version, "MariaDB") {
+		t.Fatalf("the tests run against %s, not MariaDB; compose's database should be that one", version)
+	}
+	parts := strings.SplitN(version, ".", 3)
+	return parts[0] + "." + parts[1]
 }
