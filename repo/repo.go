@@ -198,13 +198,14 @@ var migrations = []struct{ table, column, alter string }{
 	{"products", "import_run", "ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0"},
 	{"import_tasks", "displaced", "ADD COLUMN displaced INT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN duplicates MEDIUMTEXT NULL"},
 	{"import_tasks", "displaced_present", "ADD COLUMN displaced_present INT UNSIGNED NOT NULL DEFAULT 0"},
+	{"import_runs", "expires_at", "ADD COLUMN expires_at TIMESTAMP(6) NULL, ADD KEY import_runs_expires (expires_at)"},
 }
 
 // migrate runs the migrations whose column is missing.
 func (d *DB) migrate(ctx context.Context) error {
 	// One look at the catalogue serves every table, since Open runs at every command's start.
 	rows, err := d.db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
-		WHERE table_schema = DATABASE() AND column_name IN ('import_run', 'displaced', 'displaced_present')`)
+		WHERE table_schema = DATABASE() AND column_name IN ('import_run', 'displaced', 'displaced_present', 'expires_at')`)
 	if err != nil {
 		return fmt.Errorf("repo: inspect the schema: %w", err)
 	}
@@ -281,17 +282,24 @@ func (d *DB) EndRun(ctx context.Context, runNo uint64) error {
 	return nil
 }
 
-// Prune deletes the records of runs registered before cutoff: their registration, their tasks' records and the
-// keys they found present. It returns how many runs it pruned. A task of a pruned run that is delivered again
-// finds no registration, and writes nothing (ErrUnknownRun).
-func (d *DB) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+// DefaultKeepRuns is how long a run's registration and its tasks' records are kept when StartRun is given no
+// other time: they only make a late redelivery harmless, and hold keys of the file, which may be personal data.
+const DefaultKeepRuns = 7 * 24 * time.Hour
+
+// Prune deletes the records of runs kept past their time: their registration, their tasks' records and the keys
+// they found present. A run registered before runs had a time of their own is kept for DefaultKeepRuns. It returns
+// how many runs it pruned. A task of a pruned run that is delivered again finds no registration, and writes
+// nothing (ErrUnknownRun). Expiry is read on the server's clock, which set it.
+func (d *DB) Prune(ctx context.Context) (int64, error) {
+	expired := "(r.expires_at < NOW(6) OR r.expires_at IS NULL AND r.started_at < NOW(6) - INTERVAL " +
+		strconv.Itoa(int(DefaultKeepRuns.Seconds())) + " SECOND)"
 	var n int64
 	for _, q := range []string{
-		"DELETE t FROM import_tasks t JOIN import_runs r ON r.run_id = t.run_id WHERE r.started_at < ?",
-		"DELETE s FROM import_seen s JOIN import_runs r ON r.run_no = s.run_no WHERE r.started_at < ?",
-		"DELETE FROM import_runs WHERE started_at < ?",
+		"DELETE t FROM import_tasks t JOIN import_runs r ON r.run_id = t.run_id WHERE " + expired,
+		"DELETE s FROM import_seen s JOIN import_runs r ON r.run_no = s.run_no WHERE " + expired,
+		"DELETE r FROM import_runs r WHERE " + expired,
 	} {
-		res, err := d.db.ExecContext(ctx, q, cutoff.UTC())
+		res, err := d.db.ExecContext(ctx, q)
 		if err != nil {
 			return 0, fmt.Errorf("repo: prune old runs: %w", err)
 		}
@@ -317,10 +325,11 @@ func Transient(err error) bool {
 // ErrRunExists means StartRun was given a run ID registered before.
 var ErrRunExists = errors.New("repo: the run ID is registered already")
 
-// StartRun registers a run and returns its number, which every row the run stores carries in import_run. A run ID
-// registered before is refused with ErrRunExists: its tasks' records would report the earlier run's counts.
-func (d *DB) StartRun(ctx context.Context, runID string) (uint64, error) {
-	res, err := d.db.ExecContext(ctx, "INSERT INTO import_runs (run_id) VALUES (?)", runID)
+// StartRun registers a run and returns its number, which every row the run stores carries in import_run. Its
+// records are kept for keep, then Prune deletes them; keep must outlast the run. A run ID registered before is
+// refused with ErrRunExists: its tasks' records would report the earlier run's counts.
+func (d *DB) StartRun(ctx context.Context, runID string, keep time.Duration) (uint64, error) {
+	res, err := d.db.ExecContext(ctx, "INSERT INTO import_runs (run_id, expires_at) VALUES (?, NOW(6) + INTERVAL ? MICROSECOND)", runID, keep.Microseconds())
 	var merr *mysql.MySQLError
 	if errors.As(err, &merr) && merr.Number == errDupEntry {
 		return 0, fmt.Errorf("%w: %s", ErrRunExists, runID)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
@@ -47,7 +46,7 @@ func (b *testBundle) task(t testing.TB, runID string, k record.Kind, firstLine i
 	no, ok := b.runs[runID]
 	if !ok {
 		var err error
-		if no, err = b.db.StartRun(b.ctx, runID); err != nil {
+		if no, err = b.db.StartRun(b.ctx, runID, DefaultKeepRuns); err != nil {
 			t.Fatalf("StartRun(%s): %v", runID, err)
 		}
 		b.runs[runID] = no
@@ -140,8 +139,13 @@ func TestOpenCreatesDatabase(t *testing.T) {
 func TestOpenAddsLineageColumns(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	if _, err := b.db.db.ExecContext(b.ctx, "ALTER TABLE products DROP COLUMN import_run, DROP COLUMN import_line"); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{
+		"ALTER TABLE products DROP COLUMN import_run, DROP COLUMN import_line",
+		"ALTER TABLE import_runs DROP KEY import_runs_expires, DROP COLUMN expires_at",
+	} {
+		if _, err := b.db.db.ExecContext(b.ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db, err := Open(b.ctx, b.dsn)
 	if err != nil {
@@ -375,7 +379,7 @@ func BenchmarkImportTask(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	run, err := db.StartRun(context.Background(), "r")
+	run, err := db.StartRun(context.Background(), "r", DefaultKeepRuns)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -503,15 +507,15 @@ func TestFirstOccurrenceWins(t *testing.T) {
 func TestStartRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	first, err := b.db.StartRun(b.ctx, "r1")
+	first, err := b.db.StartRun(b.ctx, "r1", DefaultKeepRuns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := b.db.StartRun(b.ctx, "r2")
+	second, err := b.db.StartRun(b.ctx, "r2", DefaultKeepRuns)
 	if err != nil || second == first || first == 0 {
 		t.Fatalf("StartRun(r1) = %d, StartRun(r2) = %d, %v; want two different numbers", first, second, err)
 	}
-	if _, err := b.db.StartRun(b.ctx, "r1"); !errors.Is(err, ErrRunExists) {
+	if _, err := b.db.StartRun(b.ctx, "r1", DefaultKeepRuns); !errors.Is(err, ErrRunExists) {
 		t.Fatalf("StartRun(r1) again = %v, want ErrRunExists", err)
 	}
 	if _, err := b.db.ImportTask(b.ctx, Task{ID: "r3:products:2", RunID: "r3", Kind: record.Products}, products("P1")); err == nil {
@@ -560,28 +564,43 @@ func TestDSNCannotChangeTheCounts(t *testing.T) {
 	}
 }
 
-// TestPrune: runs registered before the cutoff lose their registration, their tasks' records and their seen keys;
-// later runs keep theirs; and a task of a pruned run, delivered again, writes nothing.
+// TestPrune: runs past their time lose their registration, their tasks' records and their seen keys; runs within
+// it keep theirs, and so does a run registered before runs had a time, until DefaultKeepRuns has passed. A task of
+// a pruned run, delivered again, writes nothing.
 func TestPrune(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	old, recent := b.task(t, "old", record.Products, 2), b.task(t, "recent", record.Products, 2)
-	for _, task := range []Task{old, recent} {
+	old, recent, legacy := b.task(t, "old", record.Products, 2), b.task(t, "recent", record.Products, 2), b.task(t, "legacy", record.Products, 2)
+	for _, task := range []Task{old, recent, legacy} {
 		if _, err := b.db.ImportTask(b.ctx, task, products("P1")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := b.db.db.ExecContext(b.ctx, "UPDATE import_runs SET started_at = NOW(6) - INTERVAL 8 DAY WHERE run_id = 'old'"); err != nil {
+	for _, q := range []string{
+		"UPDATE import_runs SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE run_id = 'old'",
+		"UPDATE import_runs SET expires_at = NULL, started_at = NOW(6) - INTERVAL 6 DAY WHERE run_id = 'legacy'",
+	} {
+		if _, err := b.db.db.ExecContext(b.ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() [3]int {
+		var n [3]int
+		err := b.db.db.QueryRowContext(b.ctx, "SELECT (SELECT COUNT(*) FROM import_runs), (SELECT COUNT(*) FROM import_tasks), (SELECT COUNT(*) FROM import_seen)").Scan(&n[0], &n[1], &n[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n, err := b.db.Prune(b.ctx)
+	if got := count(); err != nil || n != 1 || got != [3]int{2, 2, 2} {
+		t.Fatalf("Prune = %d, %v, leaving runs, task records, seen keys %v; want 1 run pruned and 2, 2, 2 left", n, err, got)
+	}
+	if _, err := b.db.db.ExecContext(b.ctx, "UPDATE import_runs SET started_at = NOW(6) - INTERVAL 8 DAY WHERE run_id = 'legacy'"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := b.db.Prune(b.ctx, time.Now().Add(-7*24*time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("Prune = %d, %v; want 1 run pruned", n, err)
-	}
-	var runs, tasks, seen int
-	err = b.db.db.QueryRowContext(b.ctx, "SELECT (SELECT COUNT(*) FROM import_runs), (SELECT COUNT(*) FROM import_tasks), (SELECT COUNT(*) FROM import_seen)").Scan(&runs, &tasks, &seen)
-	if err != nil || runs != 1 || tasks != 1 || seen != 1 {
-		t.Errorf("after pruning: %d runs, %d task records, %d seen keys, %v; want the recent run's 1, 1 and 1", runs, tasks, seen, err)
+	if n, err := b.db.Prune(b.ctx); err != nil || n != 1 || count() != [3]int{1, 1, 1} {
+		t.Fatalf("Prune = %d, %v, leaving %v; want the legacy run pruned after 7 days and the recent one's 1, 1, 1 left", n, err, count())
 	}
 	if _, err := b.db.ImportTask(b.ctx, Task{ID: "old:products:9", RunID: old.RunID, RunNo: old.RunNo, Kind: record.Products}, products("P9")); !errors.Is(err, ErrUnknownRun) {
 		t.Errorf("a pruned run's task = %v, want ErrUnknownRun", err)

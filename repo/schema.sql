@@ -25,13 +25,16 @@ CREATE TABLE IF NOT EXISTS products (
     PRIMARY KEY (product_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
--- One row per run, numbered: the number is what import_run holds. A run ID can be registered once only.
+-- One row per run, numbered: the number is what import_run holds. A run ID can be registered once only. A run's
+-- records go once expires_at has passed (repo.DB.Prune); a row from before the column existed has it NULL.
 CREATE TABLE IF NOT EXISTS import_runs (
     run_no     BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     run_id     VARCHAR(64)     NOT NULL,
     started_at TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    expires_at TIMESTAMP(6)    NULL,
     PRIMARY KEY (run_no),
-    UNIQUE KEY import_runs_id (run_id)
+    UNIQUE KEY import_runs_id (run_id),
+    KEY import_runs_expires (expires_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- One row per import task whose rows have been committed, written in the same transaction as the rows. A task

@@ -135,7 +135,7 @@ func TestHandlerRedelivery(t *testing.T) {
 	l := ledger.New(rdb)
 	h := &Handler{Repo: db, Ledger: l, Logger: slog.New(slog.DiscardHandler), Worker: "w1", Concurrency: 1}
 
-	runNo, err := db.StartRun(t.Context(), ns)
+	runNo, err := db.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
 		t.Fatalf("two databases share the identity %q, or it is not 12 characters", db.ID)
 	}
 	h := &Handler{Repo: db, Ledger: ledger.New(rdb), Logger: slog.New(slog.DiscardHandler), Worker: "w1", Concurrency: 1}
-	otherRun, err := other.StartRun(t.Context(), ns)
+	otherRun, err := other.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", coordinator.DefaultMaxQueued, "most `tasks` queued and not yet finished; reading pauses there, which bounds Redis memory")
 	fs.DurationVar(&cfg.KeepResults, "keep-results", coordinator.DefaultKeepResults, "how long the run's results key, with its first rejected rows, lasts in Redis (env HPNORTON_KEEP_RESULTS)")
-	fs.DurationVar(&cfg.KeepRuns, "keep-runs", coordinator.DefaultKeepRuns, "how long MySQL keeps runs' and tasks' records; older ones are pruned when a run starts (env HPNORTON_KEEP_RUNS)")
+	fs.DurationVar(&cfg.KeepRuns, "keep-runs", coordinator.DefaultKeepRuns, "how long MySQL keeps this run's and its tasks' records; runs and workers prune them after (env HPNORTON_KEEP_RUNS)")
 	for name, env := range map[string]string{"keep-results": "HPNORTON_KEEP_RESULTS", "keep-runs": "HPNORTON_KEEP_RUNS"} {
 		if err := cli.EnvDefault(fs, name, env); err != nil {
 			return nil, err

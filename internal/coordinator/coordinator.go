@@ -46,8 +46,8 @@ const (
 	// cut short, which may be personal data.
 	DefaultKeepResults = 30 * 24 * time.Hour
 	// DefaultKeepRuns is how long MySQL keeps a run's registration and its tasks' records, which only make a late
-	// redelivery harmless; runs older than that are pruned when a run starts.
-	DefaultKeepRuns = 7 * 24 * time.Hour
+	// redelivery harmless; then a run starting, or a worker's hourly look, prunes them.
+	DefaultKeepRuns = repo.DefaultKeepRuns
 	// retryCountsFor bounds how long the before and after counts are retried while MySQL is unreachable.
 	retryCountsFor = 2 * time.Minute
 	// maxListedProblems bounds the problems a report lists; ProblemCount still counts every one.
@@ -160,13 +160,14 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	}
 	log = log.With("run", cfg.RunID)
 	queue := tasks.QueueFor(cfg.Queue, d.Repo.ID)
-	// Pruning here needs no process of its own: runs start often enough, and each prunes what has aged out.
-	if n, err := d.Repo.Prune(ctx, time.Now().Add(-cfg.KeepRuns)); err != nil {
+	// Pruning needs no process of its own: each run as it starts, and each worker every hour, prunes the runs
+	// whose time has passed.
+	if n, err := d.Repo.Prune(ctx); err != nil {
 		log.Warn("cannot prune old runs' records; the next run tries again", "err", err)
 	} else if n > 0 {
-		log.Info("pruned the records of old runs", "runs", n, "older_than", cfg.KeepRuns)
+		log.Info("pruned the records of old runs", "runs", n)
 	}
-	runNo, err := startRun(ctx, d, cfg.RunID)
+	runNo, err := startRun(ctx, d, cfg.RunID, cfg.KeepRuns)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +303,7 @@ func (t *taskIDs) remove(id string) {
 // startRun registers the run in MySQL and returns its number, refusing a run ID that an earlier run used. That
 // run's task IDs would be found done already, in MySQL or in the ledger, and this run would report the earlier
 // one's counts as its own.
-func startRun(ctx context.Context, d Deps, runID string) (uint64, error) {
+func startRun(ctx context.Context, d Deps, runID string, keep time.Duration) (uint64, error) {
 	used, err := d.Ledger.Used(ctx, runID)
 	if err != nil {
 		return 0, err
@@ -310,7 +311,7 @@ func startRun(ctx context.Context, d Deps, runID string) (uint64, error) {
 	if used {
 		return 0, fmt.Errorf("%w: %s", ErrRunIDUsed, runID)
 	}
-	no, err := d.Repo.StartRun(ctx, runID)
+	no, err := d.Repo.StartRun(ctx, runID, keep)
 	if errors.Is(err, repo.ErrRunExists) {
 		return 0, fmt.Errorf("%w: %s", ErrRunIDUsed, runID)
 	}

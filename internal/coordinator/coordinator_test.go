@@ -247,7 +247,7 @@ func TestCountsOutlastAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	run, err := db.StartRun(t.Context(), ns)
+	run, err := db.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
 	if err != nil {
 		t.Fatal(err)
 	}

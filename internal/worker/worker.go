@@ -43,7 +43,13 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Logger receives one line per finished task and asynq's own messages; nil discards them.
 	Logger *slog.Logger
+	// PruneEvery is how often the worker deletes the records of runs kept past their time (repo.DB.Prune), so
+	// that they go even when no run starts; zero means DefaultPruneEvery.
+	PruneEvery time.Duration
 }
+
+// DefaultPruneEvery is how often a worker prunes expired runs' records.
+const DefaultPruneEvery = time.Hour
 
 // MaxConcurrency caps a worker's concurrency. Each running task holds one MySQL connection, and past the
 // database's cores more tasks at once only wait on each other; workers' connections add up against the server's
@@ -54,9 +60,11 @@ const MaxConcurrency = 64
 // before its first task starts. At 20 ms an idle worker costs Redis about 50 small scripts a second.
 const DefaultPollInterval = 20 * time.Millisecond
 
-// Worker is a started asynq server.
+// Worker is a started asynq server, and its pruning.
 type Worker struct {
-	srv *asynq.Server
+	srv       *asynq.Server
+	stopPrune context.CancelFunc
+	pruned    chan struct{} // closed when pruning has stopped
 }
 
 // Start starts serving cfg.Queue. The caller owns rdb and db and must call Shutdown before closing them.
@@ -106,7 +114,30 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	log.Info("worker started", "queue", queue, "database", db.ID, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)
-	return &Worker{srv: srv}, nil
+	ctx, stop := context.WithCancel(context.Background())
+	w := &Worker{srv: srv, stopPrune: stop, pruned: make(chan struct{})}
+	go w.prune(ctx, db, cmp.Or(cfg.PruneEvery, DefaultPruneEvery), log)
+	return w, nil
+}
+
+// prune deletes expired runs' records now and then every interval until ctx ends. Every worker of a database does
+// it; the deletes are idempotent, so many workers cost only their queries.
+func (w *Worker) prune(ctx context.Context, db *repo.DB, every time.Duration, log *slog.Logger) {
+	defer close(w.pruned)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := db.Prune(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("cannot prune old runs' records; trying again later", "in", every, "err", err)
+		} else if n > 0 {
+			log.Info("pruned the records of old runs", "runs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // retryDelay is the wait before a failed task runs again: 1 s after a worker died holding the task, since the task
@@ -123,7 +154,11 @@ func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 }
 
 // Shutdown stops taking tasks, waits for running ones up to the shutdown timeout, and returns the rest to the queue.
-func (w *Worker) Shutdown() { w.srv.Shutdown() }
+func (w *Worker) Shutdown() {
+	w.stopPrune()
+	<-w.pruned
+	w.srv.Shutdown()
+}
 
 // asynqLogger routes asynq's own messages to slog.
 type asynqLogger struct{ l *slog.Logger }

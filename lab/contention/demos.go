@@ -41,7 +41,7 @@ type outcome struct {
 func (s *stage) newRun(ctx context.Context) (string, uint64, error) {
 	s.runs++
 	id := fmt.Sprintf("%s-%d", s.runPrefix, s.runs)
-	no, err := s.db.StartRun(ctx, id)
+	no, err := s.db.StartRun(ctx, id, repo.DefaultKeepRuns)
 	return id, no, err
 }
 
