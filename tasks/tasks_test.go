@@ -121,17 +121,24 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// openDB opens a database of the test's own, named name, closed when the test ends.
+func openDB(t *testing.T, name string) *repo.DB {
+	t.Helper()
+	db, err := repo.Open(t.Context(), testenv.MySQL(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // TestHandlerRedelivery runs one task twice, as asynq does after a crash: the rows land once, the second run is
 // marked redelivered, and the ledger holds a single outcome with the first run's counts.
 func TestHandlerRedelivery(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
 	rdb := testenv.Redis(t, ns)
-	db, err := repo.Open(t.Context(), testenv.MySQL(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDB(t, ns)
 	l := ledger.New(rdb)
 	h := &Handler{Repo: db, Ledger: l, Logger: slog.New(slog.DiscardHandler), Worker: "w1", Concurrency: 1}
 
@@ -180,16 +187,7 @@ func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
 	rdb := testenv.Redis(t, ns)
-	db, err := repo.Open(t.Context(), testenv.MySQL(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	other, err := repo.Open(t.Context(), testenv.MySQL(t, ns+"_b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	db, other := openDB(t, ns), openDB(t, ns+"_b")
 	if db.ID == other.ID || len(db.ID) != 12 {
 		t.Fatalf("two databases share the identity %q, or it is not 12 characters", db.ID)
 	}

@@ -425,10 +425,8 @@ func (s *Splitter) Next() (Chunk, error) {
 // fields a record must have for a quoted field to span lines, as given to NewSplitter.
 func Records(data []byte, firstLine, fields int) iter.Seq[Record] {
 	return func(yield func(Record) bool) {
-		sc := newScanner(bytes.NewReader(data), firstLine)
-		sc.buf = data[:len(data):len(data)] // the whole chunk is in memory already
-		sc.eof = true
-		sc.fields = fields
+		// The whole chunk is in memory already: the scanner reads it in place, with no reader and no buffer.
+		sc := &scanner{buf: data[:len(data):len(data)], eof: true, line: firstLine, fields: fields}
 		for {
 			r, err := sc.next()
 			if err != nil {
