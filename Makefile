@@ -7,7 +7,7 @@ DATA        ?= testdata
 ROWS        ?= 300000
 RUNS        ?= 5
 
-.PHONY: build lab-build run test lint bench bench-e2e testdata screenshot contention profile compare
+.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare
 
 # The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
@@ -41,6 +41,15 @@ bench:
 # Linear, parallel and mysqlimport --local in turn on 2 x ROWS rows, RUNS rounds: medians, ratios, peak memory.
 bench-e2e: lab-build
 	bin/bench -rows $(ROWS) -runs $(RUNS)
+
+# A fresh parallel import against a re-import of the same 2 x ROWS rows, all present, RUNS rounds in turn. BEFORE=DIR
+# also runs an earlier version's binaries from DIR, in turn, and prints now against before.
+bench-reimport: lab-build
+	bin/bench -modes parallel,reimport -rows $(ROWS) -runs $(RUNS) $(if $(BEFORE),-before $(BEFORE))
+
+# The enqueuer's peak memory at 2 x 100,000 and 2 x 1,000,000 rows, with and without repeated keys.
+bench-memory: lab-build
+	lab/memory
 
 # Regenerates the shipped sample data; TestShippedTestdata keeps it equal to this output.
 testdata:

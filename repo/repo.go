@@ -190,19 +190,30 @@ func (d *DB) init(ctx context.Context) error {
 	return nil
 }
 
-// migrations add columns to tables created before the columns existed. CREATE TABLE IF NOT EXISTS leaves an
-// existing table as it is, and MySQL 8, unlike MariaDB, has no ADD COLUMN IF NOT EXISTS. Each is keyed by its
-// table and the first column it adds; the definitions repeat schema.sql's.
-var migrations = []struct{ table, column, alter string }{
-	{"customers", "import_run", "ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0"},
-	{"products", "import_run", "ADD COLUMN import_run BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN import_line BIGINT UNSIGNED NOT NULL DEFAULT 0"},
-	{"import_tasks", "displaced", "ADD COLUMN displaced INT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN duplicates MEDIUMTEXT NULL"},
-	{"import_tasks", "displaced_present", "ADD COLUMN displaced_present INT UNSIGNED NOT NULL DEFAULT 0"},
-	{"import_runs", "expires_at", "ADD COLUMN expires_at TIMESTAMP(6) NULL, ADD KEY import_runs_expires (expires_at)"},
+// migrations bring a database that an earlier version made to schema.sql's shape. CREATE TABLE IF NOT EXISTS
+// leaves an existing table as it is, and MySQL 8, unlike MariaDB, has no ADD or DROP COLUMN IF EXISTS, so each
+// is keyed by its table and a column: an "add" runs when the column is missing, a "drop" when it is there. The
+// definitions repeat schema.sql's.
+var migrations = []struct {
+	table, column string
+	add           bool
+	alter         string
+}{
+	{"import_runs", "expires_at", true, "ADD COLUMN expires_at TIMESTAMP(6) NULL, ADD KEY import_runs_expires (expires_at)"},
+	// Parallel tasks once settled a repeated key among themselves through these columns; the enqueuer settles
+	// repeats before any write now. Dropping a column keeps every row, and InnoDB drops it in place.
+	{"customers", "import_run", false, "DROP COLUMN import_run, DROP COLUMN import_line"},
+	{"products", "import_run", false, "DROP COLUMN import_run, DROP COLUMN import_line"},
+	{"import_tasks", "displaced", false, "DROP COLUMN displaced, DROP COLUMN duplicates"},
+	{"import_tasks", "displaced_present", false, "DROP COLUMN displaced_present"},
 }
 
-// migrate runs the migrations whose column is missing.
+// migrate runs the migrations that apply, and drops import_seen, the keys that parallel tasks once settled
+// through.
 func (d *DB) migrate(ctx context.Context) error {
+	if _, err := d.db.ExecContext(ctx, "DROP TABLE IF EXISTS import_seen"); err != nil {
+		return fmt.Errorf("repo: drop import_seen: %w", err)
+	}
 	// One look at the catalogue serves every table, since Open runs at every command's start.
 	rows, err := d.db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
 		WHERE table_schema = DATABASE() AND column_name IN ('import_run', 'displaced', 'displaced_present', 'expires_at')`)
@@ -223,11 +234,11 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("repo: inspect the schema: %w", err)
 	}
 	for _, m := range migrations {
-		if has[[2]string{m.table, m.column}] {
+		if has[[2]string{m.table, m.column}] == m.add {
 			continue
 		}
 		if _, err := d.db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(m.table)+" "+m.alter); err != nil {
-			return fmt.Errorf("repo: add %s to %s: %w", m.column, m.table, err)
+			return fmt.Errorf("repo: migrate %s (%s): %w", m.table, m.alter, err)
 		}
 	}
 	return nil
@@ -274,20 +285,11 @@ func (d *DB) Count(ctx context.Context, k record.Kind) (int64, error) {
 	return n, nil
 }
 
-// EndRun forgets the keys the run found present (import_seen), which only its tasks needed.
-func (d *DB) EndRun(ctx context.Context, runNo uint64) error {
-	if _, err := d.db.ExecContext(ctx, "DELETE FROM import_seen WHERE run_no = ?", runNo); err != nil {
-		return fmt.Errorf("repo: end run %d: %w", runNo, err)
-	}
-	return nil
-}
-
 // DefaultKeepRuns is how long a run's registration and its tasks' records are kept when StartRun is given no
 // other time: they only make a late redelivery harmless, and hold keys of the file, which may be personal data.
 const DefaultKeepRuns = 7 * 24 * time.Hour
 
-// Prune deletes the records of runs kept past their time: their registration, their tasks' records and the keys
-// they found present. A run registered before runs had a time of their own is kept for DefaultKeepRuns. It returns
+// Prune deletes the records of runs kept past their time: their registration and their tasks' records. A run registered before runs had a time of their own is kept for DefaultKeepRuns. It returns
 // how many runs it pruned. A task of a pruned run that is delivered again finds no registration, and writes
 // nothing (ErrUnknownRun). Expiry is read on the server's clock, which set it.
 func (d *DB) Prune(ctx context.Context) (int64, error) {
@@ -296,7 +298,6 @@ func (d *DB) Prune(ctx context.Context) (int64, error) {
 	var n int64
 	for _, q := range []string{
 		"DELETE t FROM import_tasks t JOIN import_runs r ON r.run_id = t.run_id WHERE " + expired,
-		"DELETE s FROM import_seen s JOIN import_runs r ON r.run_no = s.run_no WHERE " + expired,
 		"DELETE r FROM import_runs r WHERE " + expired,
 	} {
 		res, err := d.db.ExecContext(ctx, q)
@@ -325,7 +326,7 @@ func Transient(err error) bool {
 // ErrRunExists means StartRun was given a run ID registered before.
 var ErrRunExists = errors.New("repo: the run ID is registered already")
 
-// StartRun registers a run and returns its number, which every row the run stores carries in import_run. Its
+// StartRun registers a run and returns its number, which its tasks name when they claim their records. Its
 // records are kept for keep, then Prune deletes them; keep must outlast the run. A run ID registered before is
 // refused with ErrRunExists: its tasks' records would report the earlier run's counts.
 func (d *DB) StartRun(ctx context.Context, runID string, keep time.Duration) (uint64, error) {

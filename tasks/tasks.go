@@ -1,10 +1,12 @@
-// Package tasks defines the import tasks that travel through asynq: their type names, their payload, one
-// constructor per task, and the handler that validates a chunk and writes it through repo.
+// Package tasks defines the import tasks that travel through asynq: their type names, their payload and one
+// constructor per task. It is the contract between the enqueuer, which writes tasks, and the workers
+// (internal/worker), which run them.
 //
 // A payload is self-contained. A worker on another machine shares only Redis and MySQL with the enqueuer, so the
-// payload carries the identity of the database it is for, the run ID, the file name, the line the chunk starts on
-// and the chunk's original CSV bytes. A payload is untrusted input: anything that can write to the queue can write
-// one, so DecodeImportPayload bounds every field before a worker acts on it.
+// payload carries the identity of the database it is for, the run ID, the file name, the line of its first row
+// and the rows themselves, validated and ready for LOAD DATA (repo.AppendRow). A payload is untrusted input:
+// anything that can write to the queue can write one, so DecodeImportPayload bounds every field before a worker
+// acts on it.
 //
 // Tasks travel on one queue per database (QueueFor), so that a worker only ever receives tasks for the database
 // it writes to, even when staging and production share one Redis.
@@ -19,7 +21,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"hpnorton/internal/csvchunk"
 	"hpnorton/internal/record"
 )
 
@@ -48,36 +49,40 @@ func KindOf(taskType string) (record.Kind, error) {
 
 // Bounds on a payload. The enqueuer's chunks stay well inside them; a payload beyond them did not come from it.
 const (
-	// MaxChunkRecords is the most records one task may carry.
+	// MaxChunkRecords is the most rows one task may carry.
 	MaxChunkRecords = 100_000
-	// MaxChunkBytes is the most CSV bytes one task may carry.
+	// MaxChunkBytes is the most bytes of rows one task may carry.
 	MaxChunkBytes = 16 << 20
-	maxRunID      = 64   // import_runs.run_id is VARCHAR(64)
-	maxReason     = 1024 // a bad record's reason is one of csvchunk's short sentences
+	maxRunID      = 64 // import_runs.run_id is VARCHAR(64)
+	// PayloadFormat names the layout of ImportPayload. A worker refuses a payload of another format, such as one
+	// queued by an older enqueuer, with a message that says so, rather than reading it wrong.
+	PayloadFormat = 2
 )
 
 // QueueFor is the queue that carries import tasks for the database whose identity is dbID (repo.DB.ID), on the
 // operator's base queue name: base.dbID. Workers serve it, and the enqueuer sends to it.
 func QueueFor(base, dbID string) string { return base + "." + dbID }
 
-// ImportPayload is one chunk of one file of a run.
+// ImportPayload is one chunk of one file of a run: rows that the enqueuer has validated, none of which repeats a
+// key of the file that another row of the run holds.
 type ImportPayload struct {
+	// Format is PayloadFormat.
+	Format int `json:"format"`
 	// DB is the identity of the database the run imports into (repo.DB.ID); a worker on another database refuses
 	// the task.
 	DB    string `json:"db"`
 	RunID string `json:"run_id"`
-	// RunNo is the number the run was registered under in MySQL; stored rows carry it.
+	// RunNo is the number the run was registered under in MySQL.
 	RunNo uint64 `json:"run_no"`
-	// File is the file's name as the user should see it in a problem report.
+	// File is the name of the file the rows come from.
 	File string `json:"file"`
-	// FirstLine is the line of File on which Data begins; the header is line 1.
+	// FirstLine is the line of File that the chunk's first row was read from; the header is line 1. It names
+	// the task, since no two tasks of a run start on the same line.
 	FirstLine int `json:"first_line"`
-	// Records is how many CSV records the chunk covers: those in Data and those in Bad.
-	Records int `json:"records"`
-	// Bad lists the chunk's records whose form is bad, which Data holds as blank lines.
-	Bad []csvchunk.BadRecord `json:"bad,omitempty"`
-	// Data holds the records' original CSV bytes. It travels after the JSON header, not inside it, so it is
-	// neither escaped nor base64-encoded.
+	// Rows counts the rows of Data.
+	Rows int `json:"rows"`
+	// Data holds the rows in LOAD DATA's format, a line each (repo.AppendRow). It travels beside the JSON
+	// metadata, not inside it, so it is neither escaped nor base64-encoded.
 	Data []byte `json:"-"`
 }
 
@@ -87,26 +92,26 @@ func (p ImportPayload) TaskID(k record.Kind) string {
 	return p.RunID + ":" + k.String() + ":" + strconv.Itoa(p.FirstLine)
 }
 
-// encode lays out the payload as one line of JSON metadata, a newline, then the raw CSV bytes. JSON never
-// contains a raw newline, so the first newline ends the metadata.
+// encode lays out the payload as the rows, each ending with a newline, then one line of JSON metadata without a
+// newline. JSON never contains a raw newline, so the last newline ends the rows. The metadata goes last so that it
+// can be appended to the rows in their own buffer, whose spare capacity the enqueuer reserves: a chunk of a few
+// megabytes is then not copied to make its payload.
 func (p ImportPayload) encode() ([]byte, error) {
 	meta, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(meta)+1+len(p.Data))
-	out = append(out, meta...)
-	out = append(out, '\n')
-	return append(out, p.Data...), nil
+	return append(p.Data, meta...), nil
 }
 
 // DecodeImportPayload reads a payload of kind k written by one of the constructors, and checks every field
 // against the bounds the enqueuer keeps, so that no field can make a worker allocate or loop without limit.
 func DecodeImportPayload(k record.Kind, b []byte) (ImportPayload, error) {
-	meta, data, ok := bytes.Cut(b, []byte{'\n'})
-	if !ok {
-		return ImportPayload{}, errors.New("tasks: payload has no metadata line")
+	i := bytes.LastIndexByte(b, '\n')
+	if i < 0 {
+		return ImportPayload{}, errors.New("tasks: payload has no rows before its metadata")
 	}
+	data, meta := b[:i+1], b[i+1:]
 	var p ImportPayload
 	if err := json.Unmarshal(meta, &p); err != nil {
 		return ImportPayload{}, fmt.Errorf("tasks: payload metadata: %w", err)
@@ -121,6 +126,8 @@ func DecodeImportPayload(k record.Kind, b []byte) (ImportPayload, error) {
 // check bounds every field of a payload of kind k.
 func (p ImportPayload) check(k record.Kind) error {
 	switch {
+	case p.Format != PayloadFormat:
+		return fmt.Errorf("its format is %d, and this worker reads format %d: it was queued by another version of enqueue; run the import again with this version", p.Format, PayloadFormat)
 	case p.DB == "":
 		return errors.New("it names no database")
 	case p.RunID == "" || len(p.RunID) > maxRunID || p.RunNo == 0:
@@ -129,17 +136,14 @@ func (p ImportPayload) check(k record.Kind) error {
 		return fmt.Errorf("a %s task imports %s, not %s", k, k.FileName(), record.Shorten(p.File))
 	case p.FirstLine < 2:
 		return fmt.Errorf("first line %d: the header is line 1, so records start on line 2 or later", p.FirstLine)
-	case p.Records < 1 || p.Records > MaxChunkRecords:
-		return fmt.Errorf("%d records: a task holds 1 to %d", p.Records, MaxChunkRecords)
+	case p.Rows < 1 || p.Rows > MaxChunkRecords:
+		return fmt.Errorf("%d rows: a task holds 1 to %d", p.Rows, MaxChunkRecords)
 	case len(p.Data) > MaxChunkBytes:
-		return fmt.Errorf("%d bytes of CSV: a task holds at most %d", len(p.Data), MaxChunkBytes)
-	case len(p.Bad) > p.Records:
-		return fmt.Errorf("%d bad records of %d", len(p.Bad), p.Records)
-	}
-	for _, b := range p.Bad {
-		if b.Line < p.FirstLine || len(b.Reason) > maxReason {
-			return fmt.Errorf("bad record on line %d before the chunk's first line %d, or with a reason of %d bytes", b.Line, p.FirstLine, len(b.Reason))
-		}
+		return fmt.Errorf("%d bytes of rows: a task holds at most %d", len(p.Data), MaxChunkBytes)
+	case !bytes.HasSuffix(p.Data, []byte{'\n'}) || bytes.Count(p.Data, []byte{'\n'}) != p.Rows:
+		// Each row ends with a newline, which a field holds only escaped; a field count that is off is caught
+		// by the load, which refuses any warning but a present key's.
+		return fmt.Errorf("its data is not %d rows, a line each", p.Rows)
 	}
 	return nil
 }
@@ -154,7 +158,8 @@ func NewProductImportTask(p ImportPayload, opts ...asynq.Option) (*asynq.Task, e
 	return newImportTask(record.Products, p, opts)
 }
 
-// NewImportTask returns the import task for a chunk of the given kind, through that kind's constructor.
+// NewImportTask returns the import task for a chunk of the given kind, through that kind's constructor. Like the
+// constructors, it may write the payload's metadata into the spare capacity of p.Data.
 func NewImportTask(k record.Kind, p ImportPayload, opts ...asynq.Option) (*asynq.Task, error) {
 	switch k {
 	case record.Customers:
@@ -166,6 +171,7 @@ func NewImportTask(k record.Kind, p ImportPayload, opts ...asynq.Option) (*asynq
 }
 
 func newImportTask(k record.Kind, p ImportPayload, opts []asynq.Option) (*asynq.Task, error) {
+	p.Format = PayloadFormat
 	b, err := p.encode()
 	if err != nil {
 		return nil, fmt.Errorf("tasks: encode payload: %w", err)

@@ -31,7 +31,9 @@ func TestWorkerDiesMidRun(t *testing.T) {
 	worker := testenv.Build(t, "worker")
 	input := t.TempDir()
 	writeRandomFiles(t, rand.New(rand.NewPCG(7, 20261127)), input, 3000)
-	const chunk = "17" // about 180 tasks a file, so that the kills land while tasks are in flight
+	// About 1,400 of a file's 3,000 records are sent, the first valid occurrence of each key: chunks of 8 rows
+	// make about 175 tasks a file, so that the kills land while tasks are in flight.
+	const chunk = "8"
 
 	// importRun runs one import of input with a worker at concurrency 2, and lets interrupt act on that worker
 	// once it has finished `after` tasks.
@@ -44,7 +46,10 @@ func TestWorkerDiesMidRun(t *testing.T) {
 		rejects := filepath.Join(t.TempDir(), "rejects.csv")
 		wait := b.startEnqueue(t, "--json", "--quiet", "--chunk-rows", chunk, "--rejects", rejects, input)
 		if interrupt != nil {
-			for strings.Count(first.Log(), "task finished") < after {
+			for deadline := time.Now().Add(2 * time.Minute); strings.Count(first.Log(), "task finished") < after; {
+				if time.Now().After(deadline) {
+					t.Fatalf("the first worker finished %d tasks in 2 minutes, not the %d the case stops it after", strings.Count(first.Log(), "task finished"), after)
+				}
 				time.Sleep(time.Millisecond)
 			}
 			interrupt(first)

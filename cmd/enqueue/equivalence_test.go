@@ -24,9 +24,11 @@ import (
 )
 
 // TestParallelEqualsLinear imports random files, with repeated keys and bad rows, once in linear mode and then
-// with one, two and three worker processes, each into a database of its own that an earlier run has already
-// filled in part. Every parallel run must report what the linear run reported, but for timings and worker names,
-// and leave the very same rows in MySQL.
+// with one, two and three worker processes, and with chunks of 17 rows and of 2, each into a database of its own
+// that an earlier run has already filled in part, so that some repeated keys are present already. Every parallel
+// run must report what the linear run reported, but for timings, worker names and the number of tasks, reject the
+// same lines for the same reasons, and leave the very same rows in MySQL. A second run of the same folder rejects
+// the same lines again, and adds nothing.
 func TestParallelEqualsLinear(t *testing.T) {
 	t.Parallel()
 	worker := testenv.Build(t, "worker")
@@ -42,17 +44,19 @@ func TestParallelEqualsLinear(t *testing.T) {
 				name        string
 				processes   int
 				concurrency int
+				chunkRows   string
 			}{
-				{"linear", 1, 1},
-				{"1 process", 1, 4},
-				{"2 processes", 2, 3},
-				{"3 processes", 3, 2},
+				{"linear", 1, 1, "17"},
+				{"1 process", 1, 4, "17"},
+				{"2 processes", 2, 3, "17"},
+				{"3 processes", 3, 2, "17"},
+				{"2 processes, chunks of 2", 2, 2, "2"},
 			}
 			var wantRep coordinator.Report
 			var wantRows map[string][][]string
 			var wantRejects string
 			for i, s := range setups {
-				rep, rows, rejects := importWithProcesses(t, worker, s.processes, s.concurrency, earlier, input)
+				rep, rows, rejects := importWithProcesses(t, worker, s.processes, s.concurrency, s.chunkRows, earlier, input)
 				wantMode := map[bool]string{true: "linear", false: "parallel"}[s.concurrency == 1 && s.processes == 1]
 				if rep.Mode != wantMode {
 					t.Errorf("%s: mode %q, want %q", s.name, rep.Mode, wantMode)
@@ -74,7 +78,7 @@ func TestParallelEqualsLinear(t *testing.T) {
 					continue
 				}
 				ignore := cmpopts.IgnoreFields(coordinator.Report{}, "RunID", "ResultsKey", "Mode", "Workers", "Queue", "Database", "StartedAt", "Seconds")
-				if diff := cmp.Diff(wantRep, rep, ignore, cmpopts.IgnoreFields(coordinator.File{}, "Seconds"),
+				if diff := cmp.Diff(wantRep, rep, ignore, cmpopts.IgnoreFields(coordinator.File{}, "Seconds", "Tasks"),
 					cmpopts.IgnoreFields(coordinator.Tuple{}, "Seconds")); diff != "" {
 					t.Errorf("%s: report differs from linear mode (-linear, +parallel):\n%s", s.name, diff)
 				}
@@ -90,8 +94,9 @@ func TestParallelEqualsLinear(t *testing.T) {
 }
 
 // importWithProcesses starts worker processes on a fresh database and queue, imports earlier and then input with
-// small chunks, and returns the report of the second run and every stored row.
-func importWithProcesses(t *testing.T, worker string, processes, concurrency int, earlier, input string) (coordinator.Report, map[string][][]string, string) {
+// small chunks, and returns the report of the second run, every stored row and the rejects file. It imports input
+// once more and checks that the third run rejects the very same lines and adds nothing.
+func importWithProcesses(t *testing.T, worker string, processes, concurrency int, chunkRows, earlier, input string) (coordinator.Report, map[string][][]string, string) {
 	t.Helper()
 	ns := testenv.Namespace(t)
 	testenv.Redis(t, ns) // cleans the queue's keys up after the test
@@ -100,24 +105,34 @@ func importWithProcesses(t *testing.T, worker string, processes, concurrency int
 		startWorker(t, worker, ns, dsn, fmt.Sprintf("--concurrency=%d", concurrency), fmt.Sprintf("w%d", i))
 	}
 	b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn}
-	var rep coordinator.Report
-	rejects := filepath.Join(t.TempDir(), "rejects.csv")
-	for _, dir := range []string{earlier, input} {
-		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", "17", "--rejects", rejects, dir)
+	var reps []coordinator.Report
+	var rejects []string
+	for _, dir := range []string{earlier, input, input} {
+		path := filepath.Join(t.TempDir(), "rejects.csv")
+		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", chunkRows, "--rejects", path, dir)
 		if code != 1 {
 			t.Fatalf("enqueue %s = %d, want 1 (rows rejected)\n%s", dir, code, stderr)
 		}
-		rep = decode(t, stdout)
+		reps = append(reps, decode(t, stdout))
+		out, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rejects = append(rejects, string(out))
 	}
-	b2, err := os.ReadFile(rejects)
-	if err != nil {
-		t.Fatal(err)
+	rows := dumpTables(t, dsn)
+	if diff := cmp.Diff(rejects[1], rejects[2]); diff != "" {
+		t.Errorf("a second run of the same folder rejects other lines (-first, +second):\n%s", diff)
 	}
-	return rep, dumpTables(t, dsn), string(b2)
+	for i, f := range reps[2].Files {
+		if f.Added != 0 || f.Present != reps[1].Files[i].Added+reps[1].Files[i].Present {
+			t.Errorf("a second run of the same folder: %s added %d and found %d present; want 0 and %d", f.File, f.Added, f.Present, reps[1].Files[i].Added+reps[1].Files[i].Present)
+		}
+	}
+	return reps[1], rows, rejects[1]
 }
 
-// dumpTables reads every imported row, lineage line included, in key order. The run number is left out: each
-// database numbers its runs itself.
+// dumpTables reads every imported row in key order.
 func dumpTables(t *testing.T, dsn string) map[string][][]string {
 	t.Helper()
 	db, err := sql.Open("mysql", dsn)
@@ -127,7 +142,7 @@ func dumpTables(t *testing.T, dsn string) map[string][][]string {
 	defer db.Close()
 	out := map[string][][]string{}
 	for _, k := range record.Kinds {
-		cols := append(k.Header(), "import_line")
+		cols := k.Header()
 		q := "SELECT " + strings.Join(cols, ", ") + " FROM " + k.Table() + " ORDER BY " + k.Header()[k.KeyIndex()]
 		rows, err := db.Query(q)
 		if err != nil {

@@ -99,13 +99,14 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		cfg.Dir = fs.Arg(0)
 	}
 	cfg.Queue = conn.Queue
-	var rejects *os.File
+	var rejects *rejectsFile
 	if *rejectsPath != "" {
 		// Created now, so that a path that cannot be written fails the command before any work.
-		if rejects, err = os.Create(*rejectsPath); err != nil {
+		if rejects, err = createRejects(*rejectsPath); err != nil {
 			return nil, &cli.UsageError{Msg: fmt.Sprintf("--rejects: %v", err)}
 		}
-		defer rejects.Close()
+		defer rejects.f.Close()
+		cfg.Rejects = rejects.write
 	}
 	logOut := stderr
 	var bars *progressBars
@@ -129,12 +130,12 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 
 	if *strict {
 		// All or nothing: the run starts only once every row is known to be good.
-		problems, err := coordinator.Check(ctx, cfg)
+		rep, err := coordinator.Check(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
-		if len(problems) > 0 {
-			return refuse(stdout, cfg.Dir, problems, *asJSON, rejects)
+		if !rep.Clean() {
+			return rep, refuse(stdout, cfg.Dir, rep, *asJSON, rejects)
 		}
 	}
 
@@ -160,7 +161,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err != nil {
 		return nil, err
 	}
-	if err := writeRejects(rejects, rep.AllProblems); err != nil {
+	if err := rejects.close(); err != nil {
 		return nil, err
 	}
 	if *asJSON {
@@ -171,33 +172,47 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 }
 
 // refuse ends a --strict run that found problems: it reports them as a run would, and enqueues nothing.
-func refuse(stdout io.Writer, dir string, problems []record.Problem, asJSON bool, rejects *os.File) (*coordinator.Report, error) {
-	rep := coordinator.ProblemReport(problems)
-	if err := writeRejects(rejects, problems); err != nil {
-		return nil, err
+func refuse(stdout io.Writer, dir string, rep *coordinator.Report, asJSON bool, rejects *rejectsFile) error {
+	if err := rejects.close(); err != nil {
+		return err
 	}
 	if asJSON {
-		return rep, json.NewEncoder(stdout).Encode(rep)
+		return json.NewEncoder(stdout).Encode(rep)
 	}
 	fmt.Fprintf(stdout, "--strict: nothing was enqueued; %s holds rows or files that would be rejected\n", dir)
 	printProblems(stdout, rep)
-	return rep, nil
+	return nil
 }
 
-// writeRejects writes the rejects file, when there is one, and closes it: a header, then one CSV record per
-// problem, with the first and last line of the rejected record. A problem with a whole file has lines 0 and empty
-// column and value.
-func writeRejects(f *os.File, problems []record.Problem) error {
-	if f == nil {
-		return nil
+// rejectsFile is the --rejects file: a header, then one CSV record per problem, with the first and last line of
+// the rejected record. A problem with a whole file has lines 0 and empty column and value. Problems are written
+// as the run hands them over, so the file holds all of them without the command holding them in memory.
+type rejectsFile struct {
+	f *os.File
+	w *csv.Writer
+}
+
+func createRejects(path string) (*rejectsFile, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
 	}
 	w := csv.NewWriter(f)
 	_ = w.Write([]string{"file", "line", "last_line", "column", "value", "reason"}) // csv.Writer keeps the first error for Error
-	for _, p := range problems {
-		_ = w.Write([]string{p.File, strconv.Itoa(p.Line), strconv.Itoa(max(p.Line, p.LastLine)), p.Column, p.Value, p.Reason})
+	return &rejectsFile{f: f, w: w}, nil
+}
+
+func (r *rejectsFile) write(p record.Problem) error {
+	return r.w.Write([]string{p.File, strconv.Itoa(p.Line), strconv.Itoa(max(p.Line, p.LastLine)), p.Column, p.Value, p.Reason})
+}
+
+// close flushes and closes the file, when there is one.
+func (r *rejectsFile) close() error {
+	if r == nil {
+		return nil
 	}
-	w.Flush()
-	if err := errors.Join(w.Error(), f.Close()); err != nil {
+	r.w.Flush()
+	if err := errors.Join(r.w.Error(), r.f.Close()); err != nil {
 		return fmt.Errorf("--rejects: %w", err)
 	}
 	return nil

@@ -12,7 +12,7 @@ import (
 	"hpnorton/internal/gen"
 )
 
-const synopsis = "gendata [-rows N] [-bom] [-crlf] DIR"
+const synopsis = "gendata [-rows N] [-bom] [-crlf] [-repeat-every N] DIR"
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -26,6 +26,7 @@ func generate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var opt gen.Options
 	fs.BoolVar(&opt.BOM, "bom", false, "start each file with a UTF-8 byte-order mark")
 	fs.BoolVar(&opt.CRLF, "crlf", false, "end lines with CRLF")
+	fs.IntVar(&opt.RepeatEvery, "repeat-every", 0, "give every `N`th record the key of an earlier one (10 repeats 10% of keys); 0 repeats none")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}

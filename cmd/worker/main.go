@@ -14,7 +14,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"hpnorton/internal/cli"
-	"hpnorton/internal/metrics"
 	"hpnorton/internal/ops"
 	"hpnorton/internal/worker"
 	"hpnorton/repo"
@@ -81,7 +80,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	if *opsAddr != "" {
 		inspector := asynq.NewInspectorFromRedisClient(rdb) // shares rdb; closing it leaves rdb open
 		defer inspector.Close()
-		cfg.Metrics = metrics.New(inspector)
+		cfg.Metrics = worker.NewMetrics(inspector)
 		addr, err := ops.Serve(ctx, *opsAddr, ops.Endpoints(cfg.Metrics.Handler()), log)
 		if err != nil {
 			return fmt.Errorf("operations address: %w", err)

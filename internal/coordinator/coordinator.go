@@ -14,22 +14,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"hpnorton/internal/csvchunk"
+	"hpnorton/internal/csvread"
 	"hpnorton/internal/ledger"
 	"hpnorton/internal/record"
 	"hpnorton/repo"
@@ -80,8 +77,14 @@ type Config struct {
 	KeepRuns time.Duration
 	// Progress, when set, is called from the waiting goroutine each time tasks finish, and at least every second.
 	Progress func([]FileProgress)
+	// Rejects, when set, is given every problem of the run once it has finished: each file's problem, if it has
+	// one, then its rejected records in line order, customers first. The report lists only the first ones.
+	Rejects func(record.Problem) error
 	// Logger receives progress and diagnostics; nil discards them.
 	Logger *slog.Logger
+
+	// falsePositives, when set, replaces seenFalsePositives, so that tests can make the filter flag most keys.
+	falsePositives float64
 }
 
 // Deps are the connections a run uses; the caller owns and closes them.
@@ -123,21 +126,19 @@ type FileProgress struct {
 	Done bool
 }
 
-// feed follows the enqueueing of one file, for progress reports. The enqueueing goroutine writes it and the
-// waiter reads it.
+// feed follows the reading of one file, for progress reports. The reading goroutine writes it and the waiter
+// reads it.
 type feed struct {
-	rows, bytes, size atomic.Int64
-	read              atomic.Bool // the whole file has been read
+	// rows counts the records read, rejected those rejected; bytes the bytes read of size.
+	rows, rejected, bytes, size atomic.Int64
+	read                        atomic.Bool // the whole file has been read
 }
 
-// enqueued is what the enqueueing of one file reports when it ends.
+// enqueued is what the reading of one file reports when it ends.
 type enqueued struct {
-	kind  record.Kind
-	tasks int
-	// lines counts the file's lines after the header, and blank those that hold nothing.
-	lines, blank int
-	fileErr      error // a problem with the whole file; the run goes on without it
-	err          error // an infrastructure failure; the run stops
+	read    *fileRead
+	fileErr error // a problem with the whole file; the run goes on without it
+	err     error // an infrastructure failure; the run stops
 }
 
 // Run imports both files of cfg.Dir and returns the finished run's report, which it has also stored under the
@@ -193,21 +194,30 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		fd := &feed{}
 		feeds[k] = fd
 		wg.Go(func() {
-			enq <- enqueueFile(ctx, d, cfg, queue, runNo, k, fd, queued, sent)
+			r, fileErr, err := readFile(ctx, cfg, k, fd, sender(d, cfg, queue, runNo, queued, sent))
+			enq <- enqueued{read: r, fileErr: fileErr, err: err}
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
 			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {
 				log.Warn("cannot wake the waiter; it looks again within a second", "err", err)
 			}
 		})
 	}
-	// Cancelling first stops an enqueueing still under way when the run ends early, so the wait is short.
+	w := waiter{d: d, cfg: cfg, queue: queue, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued, sent: sent,
+		total: map[record.Kind]enqueued{}, done: map[record.Kind]time.Duration{}}
+	// Cancelling first stops a reading still under way when the run ends early, so the wait is short; then what
+	// the readings kept on disk goes.
 	defer func() {
 		cancel()
 		wg.Wait()
+		close(enq)
+		for e := range enq {
+			w.total[e.read.kind] = e
+		}
+		for _, e := range w.total {
+			e.read.problems.close()
+			e.read.dups.close()
+		}
 	}()
-
-	w := waiter{d: d, cfg: cfg, queue: queue, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued, sent: sent,
-		total: map[record.Kind]enqueued{}, done: map[record.Kind]time.Duration{}}
 	if err := w.wait(ctx); err != nil {
 		if errors.Is(err, ErrStalled) || ctx.Err() != nil { // stalled, timed out or interrupted: said already
 			return nil, err
@@ -219,9 +229,6 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 
 	rep, err := report(ctx, d, cfg, queue, log, start, before, w.done, w.total)
 	if err != nil {
-		return nil, err
-	}
-	if err := d.Repo.EndRun(ctx, runNo); err != nil {
 		return nil, err
 	}
 	b, err := json.Marshal(rep)
@@ -240,8 +247,8 @@ func (cfg Config) check() error {
 	switch {
 	case cfg.ChunkRows < 1 || cfg.ChunkRows > tasks.MaxChunkRecords:
 		return fmt.Errorf("coordinator: chunk rows must be 1 to %d, got %d", tasks.MaxChunkRecords, cfg.ChunkRows)
-	case cfg.ChunkBytes < csvchunk.MaxRecordBytes || cfg.ChunkBytes > tasks.MaxChunkBytes:
-		return fmt.Errorf("coordinator: chunk bytes must be %d to %d, got %d", csvchunk.MaxRecordBytes, tasks.MaxChunkBytes, cfg.ChunkBytes)
+	case cfg.ChunkBytes < csvread.MaxRecordBytes || cfg.ChunkBytes > tasks.MaxChunkBytes:
+		return fmt.Errorf("coordinator: chunk bytes must be %d to %d, got %d", csvread.MaxRecordBytes, tasks.MaxChunkBytes, cfg.ChunkBytes)
 	case cfg.KeepRuns < cfg.Timeout:
 		// A run's registration is what lets its tasks write; pruned mid-run, the rest of its tasks would fail.
 		return fmt.Errorf("coordinator: runs must be kept at least as long as the timeout (%s), got %s", cfg.Timeout, cfg.KeepRuns)
@@ -318,79 +325,28 @@ func startRun(ctx context.Context, d Deps, runID string, keep time.Duration) (ui
 	return no, err
 }
 
-// enqueueFile cuts one file into chunks and enqueues a task per chunk.
-func enqueueFile(ctx context.Context, d Deps, cfg Config, queue string, runNo uint64, k record.Kind, fd *feed, queued chan<- struct{}, sent *taskIDs) enqueued {
-	defer fd.read.Store(true)
-	f, s, err := openFile(cfg, k)
-	if err != nil {
-		return enqueued{kind: k, fileErr: err}
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil {
-		fd.size.Store(st.Size())
-	}
-	n := 0
-	for {
-		c, err := s.Next()
-		if errors.Is(err, io.EOF) {
-			return enqueued{kind: k, tasks: n, lines: s.Lines(), blank: s.Blank()}
-		}
-		if err != nil {
-			// The file went bad after its header, for instance a read error: the chunks already enqueued still
-			// run, and the file is reported.
-			return enqueued{kind: k, tasks: n, lines: s.Lines(), blank: s.Blank(), fileErr: fmt.Errorf("read error after %d chunks: %w", n, err)}
-		}
-		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: c.FirstLine, Records: c.Records, Bad: c.Bad, Data: c.Data}
+// sender returns the function that sends a chunk of rows as one task of the run, waiting first for a free slot
+// among the MaxQueued tasks that may be queued at once.
+func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct{}, sent *taskIDs) sendFunc {
+	return func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error {
+		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Data: data}
 		t, err := tasks.NewImportTask(k, p)
 		if err != nil {
-			return enqueued{kind: k, err: err}
+			return err
 		}
 		select {
 		case queued <- struct{}{}:
 		case <-ctx.Done():
-			return enqueued{kind: k, tasks: n, err: ctx.Err()}
+			return ctx.Err()
 		}
 		_, err = d.Client.EnqueueContext(ctx, t, asynq.Queue(queue))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			// A conflict means this chunk of this run is queued already, which is what we want.
-			return enqueued{kind: k, err: fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)}
+			return fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)
 		}
 		sent.add(p.TaskID(k))
-		n++
-		fd.rows.Add(int64(c.Records))
-		fd.bytes.Add(int64(len(c.Data)))
+		return nil
 	}
-}
-
-// openFile opens kind k's file of the run and reads its header. Its error is a problem with the whole file, fit
-// for the report; the caller closes the file when there is none.
-//
-// A symbolic link is followed, since operators link a folder's files to the latest export; what it leads to must be
-// a regular file. A FIFO, a device or a socket could block the read forever, or never end.
-func openFile(cfg Config, k record.Kind) (*os.File, *csvchunk.Splitter, error) {
-	// O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer, where no signal or timeout reaches it.
-	// It changes nothing for a regular file.
-	f, err := os.OpenFile(filepath.Join(cfg.Dir, k.FileName()), os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, fileError(err)
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("is not a regular file but a %s; only regular files, or links to them, are read", fileType(st.Mode()))
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	s, err := csvchunk.NewSplitter(f, len(k.Columns()), cfg.ChunkRows, cfg.ChunkBytes)
-	if err == nil {
-		err = k.CheckHeader(s.Header())
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, s, nil
 }
 
 // fileType names a file's type for a person.
@@ -431,7 +387,7 @@ type waiter struct {
 	enqueued <-chan enqueued               // one report per file when its enqueueing ends
 	feeds    map[record.Kind]*feed         // each file's enqueueing so far
 	queued   <-chan struct{}               // a slot per task enqueued and not finished; the waiter frees them
-	total    map[record.Kind]enqueued      // each kind's enqueueing, once it has ended: its tasks, lines, file problem
+	total    map[record.Kind]enqueued      // each kind's reading, once it has ended
 	done     map[record.Kind]time.Duration // when each kind's last task finished, from start
 }
 
@@ -456,7 +412,7 @@ func (w *waiter) wait(ctx context.Context) error {
 		for i, k := range record.Kinds {
 			sum += finished[i].Tasks
 			e, known := w.total[k]
-			if _, ok := w.done[k]; !ok && known && finished[i].Tasks >= e.tasks {
+			if _, ok := w.done[k]; !ok && known && finished[i].Tasks >= e.read.tasks {
 				w.done[k] = time.Since(w.start)
 			}
 		}
@@ -494,7 +450,8 @@ func (w *waiter) report(finished []ledger.Done) {
 	for i, k := range record.Kinds {
 		fd := w.feeds[k]
 		_, done := w.done[k]
-		p := FileProgress{Kind: k, Rows: finished[i].Rows, Enqueued: fd.rows.Load(), Exact: fd.read.Load(), Done: done}
+		// A rejected record is done as soon as it is read; a row once its task has loaded it.
+		p := FileProgress{Kind: k, Rows: finished[i].Rows + fd.rejected.Load(), Enqueued: fd.rows.Load(), Exact: fd.read.Load(), Done: done}
 		p.Total = p.Enqueued
 		if read, size := fd.bytes.Load(), fd.size.Load(); !p.Exact && read > 0 && size > read {
 			p.Total = int64(float64(p.Enqueued) * float64(size) / float64(read))
@@ -510,13 +467,13 @@ func (w *waiter) takeEnqueued() error {
 	for {
 		select {
 		case e := <-w.enqueued:
+			w.total[e.read.kind] = e
 			if e.err != nil {
 				return e.err
 			}
 			if e.fileErr != nil {
-				w.log.Warn("file rejected", "file", e.kind.FileName(), "reason", e.fileErr)
+				w.log.Warn("file rejected", "file", e.read.kind.FileName(), "reason", e.fileErr)
 			}
-			w.total[e.kind] = e
 		default:
 			return nil
 		}
@@ -542,9 +499,9 @@ func (w *waiter) progress() string {
 		_, done := w.done[k]
 		switch {
 		case done:
-			parts = append(parts, fmt.Sprintf("%s %d tasks done", k, e.tasks))
+			parts = append(parts, fmt.Sprintf("%s %d tasks done", k, e.read.tasks))
 		case known:
-			parts = append(parts, fmt.Sprintf("%s %d tasks waiting", k, e.tasks))
+			parts = append(parts, fmt.Sprintf("%s %d tasks waiting", k, e.read.tasks))
 		default:
 			parts = append(parts, fmt.Sprintf("%s still being enqueued", k))
 		}
@@ -623,28 +580,14 @@ func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Log
 		if err != nil {
 			return nil, err
 		}
-		f := File{Kind: k.String(), File: k.FileName(), Tasks: len(outcomes), Lines: int64(enq[k].lines), Blank: int64(enq[k].blank),
-			Before: before[i], After: after[i], Seconds: seconds(done[k])}
-		if err := enq[k].fileErr; err != nil {
-			f.Error = err.Error()
-			rep.Problems = append(rep.Problems, record.Problem{File: k.FileName(), Reason: f.Error})
-			rep.ProblemCount++
-		}
-		var problems []record.Problem
-		lastLines := map[int]int{} // first line → last line of the file's records that span lines
+		r := enq[k].read
+		f := File{Kind: k.String(), File: k.FileName(), Tasks: len(outcomes), Lines: int64(r.lines), Blank: int64(r.blank),
+			Counts: r.counts, Before: before[i], After: after[i], Seconds: seconds(done[k])}
 		for _, o := range outcomes {
-			for _, sp := range o.Spans {
-				lastLines[sp[0]] = sp[1]
-			}
-			f.Read += int64(o.Read)
-			f.Added += int64(o.Added - o.Displaced)
-			f.Present += int64(o.Present - o.DisplacedPresent)
-			f.Rejected += int64(o.Rejected)
+			f.Counts = f.Counts.Plus(o.Counts)
 			if o.Redelivered {
 				f.Redelivered++
 			}
-			problems = append(problems, o.Problems...)
-			rep.ProblemCount += o.Rejected
 			u := workers[o.Worker]
 			if u == nil {
 				u = &WorkerUse{Worker: o.Worker, Concurrency: o.Concurrency}
@@ -652,15 +595,19 @@ func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Log
 			}
 			u.Tasks++
 		}
-		settleDuplicates(k, problems, lastLines)
-		slices.SortStableFunc(problems, func(a, b record.Problem) int { return a.Line - b.Line })
-		rep.Problems = append(rep.Problems, problems...)
+		if !f.Balanced() {
+			// The enqueuer sends each row it does not reject exactly once, and each task's counts sum to its rows:
+			// an imbalance means a task's outcome is missing or foreign.
+			return nil, fmt.Errorf("coordinator: %s: read %d, but added %d, present %d and rejected %d", k.FileName(), f.Read, f.Added, f.Present, f.Rejected)
+		}
+		if err := enq[k].fileErr; err != nil {
+			f.Error = err.Error()
+		}
+		if err := rep.addProblems(k, enq[k].fileErr, r, cfg.Rejects); err != nil {
+			return nil, err
+		}
 		rep.Files = append(rep.Files, f)
 		rep.Results = append(rep.Results, Tuple{Processed: f.Added, Before: f.Before, After: f.After, Seconds: f.Seconds})
-	}
-	rep.AllProblems = rep.Problems
-	if len(rep.Problems) > maxListedProblems {
-		rep.Problems = rep.Problems[:maxListedProblems:maxListedProblems]
 	}
 	for _, u := range workers {
 		rep.Workers = append(rep.Workers, *u)
@@ -674,31 +621,26 @@ func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Log
 	return rep, nil
 }
 
-// settleDuplicates names the first occurrence in every duplicate problem of a file. A task reports the earliest
-// line it saw; when a key occurs three times or more and tasks ran out of order, that may itself be a duplicate
-// another task found later. Every line of a key but the stored one is reported, so the lowest line any report of
-// the key names is the first occurrence, as linear mode would have named it. A duplicate that a task displaced
-// from the table is known by its first line; lastLines gives its last.
-func settleDuplicates(k record.Kind, problems []record.Problem, lastLines map[int]int) {
-	for i, p := range problems {
-		if last, ok := lastLines[p.Line]; ok && p.FirstLine != 0 {
-			problems[i].LastLine = last
+// addProblems adds a file's problems to the report and passes each to rejects: first the problem with the whole
+// file, if any, then the rejected records in line order. The report lists the first maxListedProblems of the run
+// and counts them all.
+func (rep *Report) addProblems(k record.Kind, fileErr error, r *fileRead, rejects func(record.Problem) error) error {
+	add := func(p record.Problem) error {
+		rep.ProblemCount++
+		if len(rep.Problems) < maxListedProblems {
+			rep.Problems = append(rep.Problems, p)
+		}
+		if rejects != nil {
+			return rejects(p)
+		}
+		return nil
+	}
+	if fileErr != nil {
+		if err := add(record.Problem{File: k.FileName(), Reason: fileErr.Error()}); err != nil {
+			return err
 		}
 	}
-	first := map[string]int{}
-	for _, p := range problems {
-		if p.FirstLine == 0 {
-			continue
-		}
-		if f, ok := first[p.Value]; !ok || p.FirstLine < f {
-			first[p.Value] = p.FirstLine
-		}
-	}
-	for i, p := range problems {
-		if p.FirstLine != 0 && first[p.Value] != p.FirstLine {
-			problems[i] = k.Duplicate(p.File, p.Line, p.LastLine, p.Value, first[p.Value])
-		}
-	}
+	return merge(&r.problems, &r.dups, add)
 }
 
 // seconds rounds a duration to microseconds, as seconds. A run always takes some time, so the result is positive.

@@ -131,7 +131,7 @@ func TestDiagnoseFailedTask(t *testing.T) {
 	sent := &taskIDs{ids: map[string]bool{id: true}}
 	wt := &waiter{d: b.deps, cfg: Config{RunID: ns, Queue: ns}, queue: queue, sent: sent, log: slog.New(slog.DiscardHandler)}
 	err := wt.diagnose(t.Context())
-	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "task "+id+" failed for good: tasks: payload has no metadata line") {
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "task "+id+" failed for good: tasks: payload has no rows before its metadata") {
 		t.Errorf("diagnose = %v, want ErrStalled naming the task and its error", err)
 	}
 }
@@ -251,8 +251,8 @@ func TestCountsOutlastAnOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := []record.Row{{Line: 2, LastLine: 2, Fields: []string{"P1", "desk", "office", "1"}}}
-	if _, err := db.ImportTask(t.Context(), repo.Task{ID: ns + ":products:2", RunID: ns, RunNo: run, Kind: record.Products}, rows); err != nil {
+	data := repo.AppendRow(nil, []string{"P1", "desk", "office", "1"})
+	if _, err := db.ImportTask(t.Context(), repo.Task{ID: ns + ":products:2", RunID: ns, RunNo: run, Kind: record.Products, Rows: 1, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	proxy.Cut(true)

@@ -45,7 +45,8 @@ func (t *Tuple) UnmarshalJSON(b []byte) error {
 
 // File is the detailed account of one file of a run. Read = Added + Present + Rejected, and every line after the
 // header is blank or in exactly one record: Lines = Blank + the lines the records cover, which is Read when no
-// quoted field spans lines (a rejected record names its first and last line).
+// quoted field spans lines (a rejected record names its first and last line). Its counts encode in JSON as read,
+// added, present and rejected.
 type File struct {
 	Kind string `json:"kind"`
 	File string `json:"file"`
@@ -53,15 +54,12 @@ type File struct {
 	Error string `json:"error,omitempty"`
 	Tasks int    `json:"tasks"`
 	// Lines counts the file's lines after the header, and Blank those that hold nothing.
-	Lines    int64   `json:"lines"`
-	Blank    int64   `json:"blank,omitempty"`
-	Read     int64   `json:"read"`
-	Added    int64   `json:"added"`
-	Present  int64   `json:"present"`
-	Rejected int64   `json:"rejected"`
-	Before   int64   `json:"before"`
-	After    int64   `json:"after"`
-	Seconds  float64 `json:"seconds"`
+	Lines int64 `json:"lines"`
+	Blank int64 `json:"blank,omitempty"`
+	record.Counts
+	Before  int64   `json:"before"`
+	After   int64   `json:"after"`
+	Seconds float64 `json:"seconds"`
 	// Redelivered counts tasks that asynq ran more than once; their rows were counted once.
 	Redelivered int `json:"redelivered,omitempty"`
 }
@@ -84,11 +82,9 @@ type Report struct {
 	Workers []WorkerUse `json:"workers"`
 	Files   []File      `json:"files"`
 	// Problems lists the first rejected records and file problems, in file and line order; ProblemCount counts
-	// them all.
+	// them all, and Config.Rejects is given every one.
 	Problems     []record.Problem `json:"problems,omitempty"`
 	ProblemCount int              `json:"problem_count"`
-	// AllProblems lists every rejected record and file problem, in the same order, for the rejects file.
-	AllProblems []record.Problem `json:"-"`
 	// Queue is the queue the run's tasks travelled on, and Database the identity of the database they wrote to.
 	Queue     string    `json:"queue"`
 	Database  string    `json:"database"`

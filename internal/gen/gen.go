@@ -17,8 +17,11 @@ import (
 	"hpnorton/internal/record"
 )
 
-// Options shape the bytes of a file without changing its records.
+// Options shape the bytes of a file, and RepeatEvery its keys.
 type Options struct {
+	// RepeatEvery, when above 1, gives every RepeatEvery-th record the key of an earlier record, about half its
+	// number, so that a file of n records holds n - n/RepeatEvery distinct keys (Distinct).
+	RepeatEvery int
 	// BOM starts the file with a UTF-8 byte-order mark, as spreadsheet exports do.
 	BOM bool
 	// CRLF ends lines with \r\n instead of \n.
@@ -50,6 +53,14 @@ func writeFile(path string, k record.Kind, rows int, opt Options) error {
 	return f.Close()
 }
 
+// Distinct is how many distinct keys a file of rows records written with opt holds.
+func Distinct(rows int, opt Options) int {
+	if opt.RepeatEvery > 1 {
+		return rows - rows/opt.RepeatEvery
+	}
+	return rows
+}
+
 // Write streams a header and rows records of kind k to w, in constant memory.
 func Write(w io.Writer, k record.Kind, rows int, opt Options) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
@@ -72,6 +83,13 @@ func Write(w io.Writer, k record.Kind, rows int, opt Options) error {
 	fields := make([]string, len(k.Columns()))
 	for i := 1; i <= rows; i++ {
 		next(rng, i, fields)
+		if opt.RepeatEvery > 1 && i%opt.RepeatEvery == 0 {
+			j := i / 2
+			for j%opt.RepeatEvery == 0 { // a repeat itself: take the key it repeats, which is its own record's
+				j /= 2
+			}
+			fields[0] = fields[0][:1] + fmt.Sprintf("%08d", j)
+		}
 		if err := cw.Write(fields); err != nil {
 			return err
 		}

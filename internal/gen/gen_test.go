@@ -124,3 +124,24 @@ func TestShippedTestdata(t *testing.T) {
 		}
 	}
 }
+
+func TestRepeatEvery(t *testing.T) {
+	for _, every := range []int{2, 3, 10} {
+		var b strings.Builder
+		opt := Options{RepeatEvery: every}
+		if err := Write(&b, record.Customers, 1000, opt); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string]bool{}
+		for _, r := range recs[1:] {
+			keys[r[0]] = true
+		}
+		if len(recs)-1 != 1000 || len(keys) != Distinct(1000, opt) || len(keys) != 1000-1000/every {
+			t.Errorf("every %d: %d records, %d distinct keys, Distinct says %d", every, len(recs)-1, len(keys), Distinct(1000, opt))
+		}
+	}
+}

@@ -19,8 +19,8 @@ import (
 	"hpnorton/internal/record"
 )
 
-// keyTTL bounds how long a run's working keys outlive a coordinator that died before cleaning them up. Their
-// outcomes hold rejected rows' values, cut short. Every recorded outcome renews it, and so does the waiting
+// keyTTL bounds how long a run's working keys outlive a coordinator that died before cleaning them up. Every
+// recorded outcome renews it, and so does the waiting
 // coordinator (Touch).
 const keyTTL = 48 * time.Hour
 
@@ -33,30 +33,18 @@ func outcomesKey(runID string, k record.Kind) string {
 	return "hpnorton:run:" + runID + ":outcomes:" + k.String()
 }
 
-// progressKey is the hash of kind to rows read by the run's finished tasks.
+// progressKey is the hash of kind to rows loaded by the run's finished tasks.
 func progressKey(runID string) string { return "hpnorton:run:" + runID + ":progress" }
 
 // wakeKey is the list a worker pushes to after recording an outcome, so the coordinator wakes at once.
 func wakeKey(runID string) string { return "hpnorton:run:" + runID + ":wake" }
 
-// Outcome is what one task did with its chunk. Summed over a file's tasks, Read = Added - Displaced + Present -
-// DisplacedPresent + Rejected; a single task's counts need not add up, since it may reject a line of another task's chunk that it
-// displaced (see repo.Written).
+// Outcome is what one task did with its rows. Its counts hold Added and Present, which sum to the task's rows;
+// Read and Rejected belong to the enqueuer's reading of the file.
 type Outcome struct {
 	TaskID    string `json:"task_id"`
 	FirstLine int    `json:"first_line"`
-	Read      int    `json:"read"`
-	Added     int    `json:"added"`
-	Present   int    `json:"present"`
-	Rejected  int    `json:"rejected"`
-	Displaced int    `json:"displaced,omitempty"`
-	// DisplacedPresent is Displaced for rows present from an earlier run: Present counts rows less it.
-	DisplacedPresent int `json:"displaced_present,omitempty"`
-	// Problems lists each rejected record.
-	Problems []record.Problem `json:"problems,omitempty"`
-	// Spans lists the first and last lines of the task's valid records that span lines. Another task may displace
-	// such a record as a repeat, knowing only its first line; the run's report takes the last one from here.
-	Spans [][2]int `json:"spans,omitempty"`
+	record.Counts
 	// Worker names the process that ran the task (host:pid) and Concurrency its asynq concurrency.
 	Worker      string `json:"worker"`
 	Concurrency int    `json:"concurrency"`
@@ -75,7 +63,7 @@ func New(rdb redis.UniversalClient) *Ledger { return &Ledger{rdb: rdb} }
 // recordScript stores a task's outcome, adds its rows to the run's progress the first time only, and wakes the
 // coordinator, all at once: a redelivered task overwrites its outcome with the same counts and adds nothing.
 //
-// KEYS: outcomes hash, progress hash, wake list. ARGV: task ID, outcome JSON, kind, rows read, TTL in seconds.
+// KEYS: outcomes hash, progress hash, wake list. ARGV: task ID, outcome JSON, kind, rows loaded, TTL in seconds.
 var recordScript = redis.NewScript(`
 if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
 	redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[4])
@@ -92,7 +80,7 @@ func (l *Ledger) Record(ctx context.Context, runID string, k record.Kind, o Outc
 		return fmt.Errorf("ledger: encode outcome: %w", err)
 	}
 	keys := []string{outcomesKey(runID, k), progressKey(runID), wakeKey(runID)}
-	err = recordScript.Run(ctx, l.rdb, keys, o.TaskID, b, k.String(), o.Read, int(keyTTL.Seconds())).Err()
+	err = recordScript.Run(ctx, l.rdb, keys, o.TaskID, b, k.String(), o.Added+o.Present, int(keyTTL.Seconds())).Err()
 	if err != nil {
 		return fmt.Errorf("ledger: record outcome of %s: %w", o.TaskID, err)
 	}
@@ -117,7 +105,7 @@ func wake(ctx context.Context, p redis.Pipeliner, runID string) {
 	p.Expire(ctx, wakeKey(runID), keyTTL)
 }
 
-// Done is how far one kind of a run has got: its tasks that recorded an outcome, and the records they read.
+// Done is how far one kind of a run has got: its tasks that recorded an outcome, and the rows they loaded.
 type Done struct {
 	Tasks int
 	Rows  int64

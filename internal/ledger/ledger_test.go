@@ -24,7 +24,7 @@ func TestRecordIsIdempotentAndWakes(t *testing.T) {
 	if err != nil || woke {
 		t.Fatalf("Wait before any outcome = %v, %v; want a timeout", woke, err)
 	}
-	o := Outcome{TaskID: ns + ":products:2", FirstLine: 2, Read: 3, Added: 3}
+	o := Outcome{TaskID: ns + ":products:2", FirstLine: 2, Counts: record.Counts{Added: 2, Present: 1}}
 	for range 2 {
 		if err := l.Record(ctx, ns, record.Products, o); err != nil {
 			t.Fatal(err)

@@ -47,7 +47,7 @@ func FormatPayload(taskType string, payload []byte) string {
 	if err != nil {
 		return fmt.Sprintf("unreadable payload of %d bytes: %v", len(payload), err)
 	}
-	return fmt.Sprintf("%s: %d records from line %d, run %s (%d bytes of CSV not shown)", p.File, p.Records, p.FirstLine, p.RunID, len(p.Data))
+	return fmt.Sprintf("%s: %d rows from line %d, run %s (%d bytes of rows not shown)", p.File, p.Rows, p.FirstLine, p.RunID, len(p.Data))
 }
 
 // Guard returns h behind two checks that keep other web sites away from the monitor, whose API pauses queues and

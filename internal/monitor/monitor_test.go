@@ -25,7 +25,7 @@ func startMonitor(t *testing.T) (ns, url string) {
 	rdb := testenv.Redis(t, ns)
 	client := asynq.NewClientFromRedisClient(rdb)
 	for _, k := range []record.Kind{record.Customers, record.Products} {
-		p := tasks.ImportPayload{DB: "d", RunID: ns, RunNo: 1, File: k.String() + ".csv", FirstLine: 2, Records: 2, Data: []byte("secret-a,1\nsecret-b,2\n")}
+		p := tasks.ImportPayload{DB: "d", RunID: ns, RunNo: 1, File: k.String() + ".csv", FirstLine: 2, Rows: 2, Data: []byte("secret-a\t1\nsecret-b\t2\n")}
 		task, err := tasks.NewImportTask(k, p)
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +96,7 @@ func TestAPIListsQueues(t *testing.T) {
 		t.Fatalf("pending tasks: %+v, want 2", pending.Tasks)
 	}
 	for _, task := range pending.Tasks {
-		if !strings.Contains(task.Payload, "2 records from line 2, run "+ns) || strings.Contains(task.Payload, "secret") {
+		if !strings.Contains(task.Payload, "2 rows from line 2, run "+ns) || strings.Contains(task.Payload, "secret") {
 			t.Errorf("task %s shows payload %q, want its metadata without its rows", task.Type, task.Payload)
 		}
 	}

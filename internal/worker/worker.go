@@ -1,5 +1,7 @@
-// Package worker runs an asynq server that consumes import tasks. The worker command is a thin shell around it, and
-// tests run it in-process.
+// Package worker is the worker side of an import, whole: an asynq server that takes import tasks from the
+// database's queue (worker.go), checks each one, loads its rows through repo and records its outcome in the run's
+// ledger (handler.go), and counts what it did in Prometheus metrics (metrics.go). The worker command is a thin
+// shell around it, and tests run it in-process.
 package worker
 
 import (
@@ -17,8 +19,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/ledger"
-	"hpnorton/internal/metrics"
-	"hpnorton/internal/record"
 	"hpnorton/repo"
 	"hpnorton/tasks"
 )
@@ -40,7 +40,7 @@ type Config struct {
 	// means asynq's default of 8 seconds.
 	ShutdownTimeout time.Duration
 	// Metrics, when not nil, counts the worker's rows and times its tasks.
-	Metrics *metrics.Metrics
+	Metrics *Metrics
 	// Logger receives one line per finished task and asynq's own messages; nil discards them.
 	Logger *slog.Logger
 	// PruneEvery is how often the worker deletes the records of runs kept past their time (repo.DB.Prune), so
@@ -102,13 +102,12 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 			log.Error("task failed", "task", id, "type", t.Type(), "retried", retried, "max_retry", maxRetry, "err", err)
 		}),
 	})
-	h := &tasks.Handler{Repo: db, Ledger: ledger.New(rdb), Logger: log, Worker: name, Concurrency: cfg.Concurrency}
-	mux := tasks.NewMux(h)
-	if m := cfg.Metrics; m != nil {
-		h.Finished = func(k record.Kind, o ledger.Outcome) {
-			m.Rows(k.String(), o.Added-o.Displaced, o.Present-o.DisplacedPresent, o.Rejected, o.Redelivered)
-		}
-		mux.Use(m.Middleware)
+	h := &handler{db: db, ledger: ledger.New(rdb), metrics: cfg.Metrics, log: log, worker: name, concurrency: cfg.Concurrency}
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypeCustomerImport, h)
+	mux.Handle(tasks.TypeProductImport, h)
+	if cfg.Metrics != nil {
+		mux.Use(cfg.Metrics.Middleware)
 	}
 	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)

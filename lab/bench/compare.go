@@ -45,7 +45,7 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 	var results []sizeResult
 	for _, rows := range o.sizes {
 		data := filepath.Join(tmp, strconv.Itoa(rows))
-		if err := gen.WriteDir(data, rows, gen.Options{}); err != nil {
+		if err := gen.WriteDir(data, rows, o.gen); err != nil {
 			return nil, err
 		}
 		r := sizeResult{rows: rows, times: map[string][]float64{}}

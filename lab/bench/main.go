@@ -57,7 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // options are the command's flags.
 type options struct {
 	rows, runs, concurrency, processes, chunkRows int
-	bin, redisURL, mysqlDSN, modes, prefix        string
+	// gen shapes the generated files: RepeatEvery repeats keys.
+	gen                                    gen.Options
+	bin, redisURL, mysqlDSN, modes, prefix string
+	// before, when set, holds the binaries of an earlier version: each import mode also runs with them, in turn
+	// with this version's, as "mode@before".
+	before string
 	// sizes, when set, makes the run a comparison of linear and parallel mode at each size; plot and findings
 	// are where it writes its PNG and findings.txt.
 	sizes          []int
@@ -71,8 +76,10 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.IntVar(&o.concurrency, "concurrency", 4, "parallel mode's concurrency per worker process")
 	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
 	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
-	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport", "comma-separated modes to run, in turn")
+	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored) and mysqlimport")
+	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record the key of an earlier one (10 repeats 10% of keys); 0 repeats none")
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
+	fs.StringVar(&o.before, "before", "", "folder holding an earlier version's binaries; each import mode also runs with them, in turn, as mode@before")
 	fs.StringVar(&o.redisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), cli.DefaultRedisURL), "Redis `URL`")
 	fs.StringVar(&o.mysqlDSN, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server `DSN`; each mode gets a database of its own on it")
 	fs.StringVar(&o.prefix, "prefix", "hpnorton_bench_"+strconv.FormatInt(time.Now().UnixNano(), 36), "names the databases, queues and run IDs the bench makes")
@@ -98,16 +105,20 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if o.rows < 1 || o.runs < 1 || o.concurrency < 1 || o.processes < 1 {
 		return &cli.UsageError{Msg: "--rows, --runs, --concurrency and --processes must be at least 1"}
 	}
-	modes := strings.Split(o.modes, ",")
-	for _, m := range modes {
-		if !slices.Contains([]string{"linear", "parallel", "mysqlimport"}, m) {
+	var modes []string
+	for _, m := range strings.Split(o.modes, ",") {
+		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport"}, m) {
 			return &cli.UsageError{Msg: fmt.Sprintf("unknown mode %q", m)}
+		}
+		modes = append(modes, m)
+		if o.before != "" && m != "mysqlimport" {
+			modes = append(modes, m+beforeSuffix)
 		}
 	}
 
 	envs := map[string]*modeEnv{}
 	for _, m := range modes {
-		e, err := newModeEnv(ctx, o, m, o.prefix+"_"+m)
+		e, err := newModeEnv(ctx, o, m, o.prefix+"_"+strings.ReplaceAll(m, "@", "_"))
 		if err != nil {
 			return err
 		}
@@ -144,11 +155,11 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		return err
 	}
 	defer os.RemoveAll(data)
-	if err := gen.WriteDir(data, o.rows, gen.Options{}); err != nil {
+	if err := gen.WriteDir(data, o.rows, o.gen); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "bench: 2 × %d rows, %d rounds, modes in turn: %s; parallel = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
-		o.rows, o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
+	fmt.Fprintf(stdout, "bench: 2 × %d rows (%d distinct keys each), %d rounds, modes in turn: %s; parallel and reimport = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
+		o.rows, gen.Distinct(o.rows, o.gen), o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
 
 	times := map[string][]float64{}
 	for round := 1; round <= o.runs; round++ {
@@ -180,12 +191,26 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 			fmt.Fprintf(stdout, "parallel vs %s: %.2f× (median %s / median parallel)\n", pair[0], slow/fast, pair[0])
 		}
 	}
+	for _, v := range []string{"", beforeSuffix} {
+		if re, fresh := med["reimport"+v], med["parallel"+v]; re > 0 && fresh > 0 {
+			fmt.Fprintf(stdout, "reimport%s vs parallel%s: %.2f× the time of a fresh import (median reimport / median parallel)\n", v, v, re/fresh)
+		}
+	}
+	for _, m := range modes {
+		if now, then := med[strings.TrimSuffix(m, beforeSuffix)], med[m]; strings.HasSuffix(m, beforeSuffix) && now > 0 && then > 0 {
+			fmt.Fprintf(stdout, "%s now vs before: %.2f× the time (median now / median before)\n", strings.TrimSuffix(m, beforeSuffix), now/then)
+		}
+	}
 	return nil
 }
+
+// beforeSuffix marks a mode that runs the earlier version's binaries (--before).
+const beforeSuffix = "@before"
 
 // modeEnv is one mode's database and, for the import modes, its running workers.
 type modeEnv struct {
 	mode    string
+	bin     string // the folder of the enqueue and worker binaries it runs
 	db      *repo.DB
 	lab     *sql.DB // the lab's own SQL: emptying, settling and dropping the database
 	cfg     *mysql.Config
@@ -201,7 +226,10 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 		return nil, errors.New("--mysql cannot be parsed")
 	}
 	cfg.DBName = name
-	e := &modeEnv{mode: mode, cfg: cfg, queue: name}
+	e := &modeEnv{mode: strings.TrimSuffix(mode, beforeSuffix), cfg: cfg, queue: name, bin: o.bin}
+	if strings.HasSuffix(mode, beforeSuffix) {
+		e.bin = o.before
+	}
 	// Open creates the database and the schema, as the commands do for a user.
 	if e.db, err = repo.Open(ctx, cfg.FormatDSN()); err != nil {
 		return nil, err
@@ -213,12 +241,12 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	if mode == "mysqlimport" {
 		return e, nil
 	}
-	processes, concurrency := o.processes, o.concurrency
+	processes, concurrency := o.processes, o.concurrency // parallel and reimport
 	if mode == "linear" {
 		processes, concurrency = 1, 1
 	}
 	for i := range processes {
-		w := exec.Command(filepath.Join(o.bin, "worker"), "--redis", o.redisURL, "--mysql", cfg.FormatDSN(),
+		w := exec.Command(filepath.Join(e.bin, "worker"), "--redis", o.redisURL, "--mysql", cfg.FormatDSN(),
 			"--queue", e.queue, "--concurrency", strconv.Itoa(concurrency))
 		w.Stderr = io.Discard
 		if err := w.Start(); err != nil {
@@ -231,11 +259,23 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 }
 
 // runOnce empties the tables and imports the files of data, which hold rows records each, once, returning the
-// seconds from the command's start to its exit. tag makes the run's ID unique.
+// seconds from the command's start to its exit. tag makes the run's ID unique. The reimport mode imports the files
+// once untimed first, so that the timed import finds every row present.
 func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag string) (float64, error) {
 	if err := labdb.Reset(ctx, e.lab); err != nil {
 		return 0, err
 	}
+	if e.mode == "reimport" {
+		if _, err := e.importOnce(ctx, o, rows, data, tag+"_fill"); err != nil {
+			return 0, err
+		}
+	}
+	return e.importOnce(ctx, o, rows, data, tag)
+}
+
+// importOnce imports the files of data once into whatever the tables hold, and returns the seconds from the
+// command's start to its exit.
+func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string) (float64, error) {
 	// Each run starts on a quiet server: InnoDB writes the last run's pages in the background, and the next run,
 	// whatever its mode, would pay for them.
 	if _, err := labdb.Settle(ctx, e.lab, 30*time.Second); err != nil {
@@ -245,7 +285,7 @@ func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag st
 	if e.mode == "mysqlimport" {
 		cmd = e.mysqlimport(ctx, data)
 	} else {
-		cmd = exec.CommandContext(ctx, filepath.Join(o.bin, "enqueue"), "--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
+		cmd = exec.CommandContext(ctx, filepath.Join(e.bin, "enqueue"), "--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
 			"--queue", e.queue, "--run-id", e.queue+"_r"+tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet", data)
 	}
 	var out, errOut strings.Builder
@@ -253,13 +293,17 @@ func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag st
 	start := time.Now()
 	err := cmd.Run()
 	secs := time.Since(start).Seconds()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == cli.ExitRejected && o.gen.RepeatEvery > 1 {
+		err = nil // the repeated keys are rejected rows, as they should be
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w\n%s", cmd.Path, err, errOut.String())
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && e.mode != "mysqlimport" {
 		e.enqueueRSS = max(e.enqueueRSS, ru.Maxrss)
 	}
-	return secs, e.check(ctx, rows, out.String())
+	return secs, e.check(ctx, gen.Distinct(rows, o.gen), out.String())
 }
 
 // check confirms that the run stored every row, so a fast failure cannot pass for a fast import.

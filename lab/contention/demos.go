@@ -54,13 +54,13 @@ func (s *stage) empty(ctx context.Context, tables ...string) error {
 	return nil
 }
 
-// products returns product rows for keys, on lines from 2.
-func products(keys []string) []record.Row {
-	rows := make([]record.Row, len(keys))
-	for i, k := range keys {
-		rows[i] = record.Row{Line: i + 2, Fields: []string{k, "desk " + k, "office", "1"}}
+// task returns the import task of product rows for keys, in LOAD DATA's format as the enqueuer sends them.
+func task(id, runID string, runNo uint64, keys []string) repo.Task {
+	t := repo.Task{ID: id, RunID: runID, RunNo: runNo, Kind: record.Products, Rows: len(keys)}
+	for _, k := range keys {
+		t.Data = repo.AppendRow(t.Data, []string{k, "desk " + k, "office", "1"})
 	}
-	return rows
+	return t
 }
 
 type deadlockOutcome struct {
@@ -69,7 +69,7 @@ type deadlockOutcome struct {
 	Deadlocked bool
 	// SortedErr is what the same two transactions returned with their keys sorted: nil.
 	SortedErr error
-	// Stored is how many rows repo.ImportTask left for 200 distinct keys.
+	// Stored is how many rows two runs' tasks left for 200 distinct keys.
 	Stored int64
 }
 
@@ -78,10 +78,10 @@ type deadlockOutcome struct {
 // 1213. Chunks of a real file overlap in keys whenever the file repeats one, so this can happen in any parallel
 // import that inserts in file order.
 //
-// The system avoids it three ways. repo.ImportTask sorts a chunk's rows by key before writing, so two tasks take
-// their locks in the same order, and the later one waits instead of closing a cycle. The enqueuer cuts files into
-// chunks of disjoint lines, so overlap comes only from repeated keys. And a deadlock or lock wait timeout that
-// still happens retries the whole transaction.
+// The system avoids it three ways. The enqueuer sends each key of a file in one task at most, so the tasks of one
+// run never share a row. It sends a chunk's rows in key order (internal/coordinator, chunk.take), so tasks of two
+// runs at once that do share keys take their locks in the same order, and the later one waits instead of closing
+// a cycle. And a deadlock or lock wait timeout that still happens retries the whole transaction.
 func (s *stage) deadlock(ctx context.Context) (deadlockOutcome, error) {
 	var out deadlockOutcome
 	if err := s.empty(ctx, "products"); err != nil {
@@ -112,12 +112,9 @@ func (s *stage) deadlock(ctx context.Context) (deadlockOutcome, error) {
 		out.SortedErr = err
 	}
 
-	// The safe side: two tasks of one run whose 200 keys overlap entirely, in opposite orders, at once.
+	// The safe side: two runs at once, whose files hold the same 200 keys in opposite orders. The enqueuer sends
+	// each chunk in key order.
 	if err := s.empty(ctx, "products"); err != nil {
-		return out, err
-	}
-	runID, runNo, err := s.newRun(ctx)
-	if err != nil {
 		return out, err
 	}
 	keys := make([]string, 200)
@@ -126,29 +123,34 @@ func (s *stage) deadlock(ctx context.Context) (deadlockOutcome, error) {
 	}
 	reversed := slices.Clone(keys)
 	slices.Reverse(reversed)
-	var added [2]int
+	var added [2]int64
 	var wg sync.WaitGroup
 	for w, ks := range [][]string{keys, reversed} {
+		runID, runNo, err := s.newRun(ctx)
+		if err != nil {
+			return out, err
+		}
 		wg.Go(func() {
-			t := repo.Task{ID: fmt.Sprintf("%s:products:%d", runID, w), RunID: runID, RunNo: runNo, Kind: record.Products}
 			var written repo.Written
-			written, errs[w] = s.db.ImportTask(ctx, t, products(ks))
-			added[w] = written.Added - written.Displaced
+			written, errs[w] = s.db.ImportTask(ctx, task(runID+":products:2", runID, runNo, slices.Sorted(slices.Values(ks))))
+			added[w] = written.Added
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return out, err
 	}
-	if out.Stored, err = s.db.Count(ctx, record.Products); err != nil {
+	stored, err := s.db.Count(ctx, record.Products)
+	if err != nil {
 		return out, err
 	}
+	out.Stored = stored
 	sortedSays := "both committed, since a transaction that reaches a key the other holds waits and can close no cycle"
 	if out.SortedErr != nil {
 		sortedSays = fmt.Sprintf("failed (unexpected): %v", out.SortedErr)
 	}
-	out.Safe = fmt.Sprintf("the same two transactions with their keys sorted: %s. repo.ImportTask, which sorts and "+
-		"retries, ran two chunks of 200 keys in opposite orders at once: %d rows stored, %d + %d added",
+	out.Safe = fmt.Sprintf("the same two transactions with their keys sorted: %s. Two runs' tasks, sorted by the "+
+		"enqueuer, loaded two files of 200 keys in opposite orders at once: %d rows stored, %d + %d added",
 		sortedSays, out.Stored, added[0], added[1])
 	return out, nil
 }
@@ -210,26 +212,24 @@ func (s *stage) counts(ctx context.Context) (countsOutcome, error) {
 	if err != nil {
 		return out, err
 	}
-	chunk := func(w int) (repo.Task, []record.Row) {
+	chunk := func(w int) repo.Task {
 		keys := make([]string, 1000)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("W%d-%04d", w, i)
 		}
-		return repo.Task{ID: fmt.Sprintf("%s:products:%d", runID, w), RunID: runID, RunNo: runNo, Kind: record.Products}, products(keys)
+		return task(fmt.Sprintf("%s:products:%d", runID, w), runID, runNo, keys)
 	}
 	if out.Before, err = s.db.Count(ctx, record.Products); err != nil {
 		return out, err
 	}
-	tB, rowsB := chunk(1) // worker B writes between A's counts
-	if _, err := s.db.ImportTask(ctx, tB, rowsB); err != nil {
+	if _, err := s.db.ImportTask(ctx, chunk(1)); err != nil { // worker B writes between A's counts
 		return out, err
 	}
-	tA, rowsA := chunk(0)
-	w, err := s.db.ImportTask(ctx, tA, rowsA)
+	w, err := s.db.ImportTask(ctx, chunk(0))
 	if err != nil {
 		return out, err
 	}
-	out.Processed = int64(w.Added)
+	out.Processed = w.Added
 	if out.After, err = s.db.Count(ctx, record.Products); err != nil {
 		return out, err
 	}
@@ -251,10 +251,9 @@ func (s *stage) counts(ctx context.Context) (countsOutcome, error) {
 	var wg sync.WaitGroup
 	for w := range 2 {
 		wg.Go(func() {
-			t, rows := chunk(w)
 			var written repo.Written
-			written, errs[w] = s.db.ImportTask(ctx, t, rows)
-			processed[w] = int64(written.Added - written.Displaced)
+			written, errs[w] = s.db.ImportTask(ctx, chunk(w))
+			processed[w] = written.Added
 		})
 	}
 	wg.Wait()
@@ -336,7 +335,8 @@ func (s *stage) lostUpdate(ctx context.Context) (lostUpdateOutcome, error) {
 	// The safe side: the same two workers record their tasks' outcomes through the ledger, at once, and one of
 	// them is delivered twice.
 	runID := s.runPrefix + "-ledger"
-	outcomes := []ledger.Outcome{{TaskID: runID + ":customers:2", Read: 1000}, {TaskID: runID + ":customers:1002", Read: 1000}, {TaskID: runID + ":customers:2", Read: 1000}}
+	thousand := record.Counts{Added: 1000}
+	outcomes := []ledger.Outcome{{TaskID: runID + ":customers:2", Counts: thousand}, {TaskID: runID + ":customers:1002", Counts: thousand}, {TaskID: runID + ":customers:2", Counts: thousand}}
 	var recErrs [3]error
 	for i, o := range outcomes {
 		wg.Go(func() { recErrs[i] = s.ledger.Record(ctx, runID, record.Customers, o) })

@@ -13,7 +13,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// Tables are every table an import writes, which Reset empties.
+// Tables are every table an import writes, which Reset empties. import_seen is gone from the schema, but a
+// database that an older version made may still hold it.
 var Tables = []string{"customers", "products", "import_tasks", "import_runs", "import_seen"}
 
 // Open opens the database the DSN names, which repo.Open has created.
@@ -33,6 +34,14 @@ func Open(dsn string) (*sql.DB, error) {
 // repeatedly.
 func Reset(ctx context.Context, db *sql.DB) error {
 	for _, table := range Tables {
+		var n int
+		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", table).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("labdb: reset %s: %w", table, err)
+		}
+		if n == 0 {
+			continue
+		}
 		if _, err := db.ExecContext(ctx, "TRUNCATE TABLE "+quoteIdent(table)); err != nil {
 			return fmt.Errorf("labdb: reset %s: %w", table, err)
 		}

@@ -1,6 +1,7 @@
-// Package metrics holds a worker's Prometheus metrics: asynq's queue metrics, read from Redis at each scrape, and
-// the worker's own rows and task latencies, counted as its tasks finish.
-package metrics
+package worker
+
+// A worker's Prometheus metrics: asynq's queue metrics, read from Redis at each scrape, and the worker's own rows
+// and task latencies, counted as its tasks finish.
 
 import (
 	"context"
@@ -12,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"hpnorton/internal/record"
 )
 
 // Metrics is one worker process's registry. Every worker of a run serves the same queue metrics, because they come
@@ -24,14 +27,14 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 }
 
-// New registers the Go runtime, process and asynq queue collectors and the worker's own metrics. The inspector
+// NewMetrics registers the Go runtime, process and asynq queue collectors and the worker's own metrics. The inspector
 // must stay open while the metrics are served.
-func New(inspector *asynq.Inspector) *Metrics {
+func NewMetrics(inspector *asynq.Inspector) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpnorton_rows_total",
-			Help: "Rows of finished import tasks, by kind and outcome: added (written by this worker), present (already stored) or rejected (bad input). A redelivered task counts once.",
+			Help: "Rows of finished import tasks, by kind and outcome: added (written by this worker) or present (already stored). A redelivered task counts once; rejected rows never reach a worker.",
 		}, []string{"kind", "outcome"}),
 		redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpnorton_tasks_redelivered_total",
@@ -60,14 +63,13 @@ func (m *Metrics) Handler() http.Handler {
 
 // Rows counts one finished task's rows. A redelivered task wrote nothing now and its rows were counted when it
 // first ran, so only the redelivery is counted.
-func (m *Metrics) Rows(kind string, added, present, rejected int, redelivered bool) {
+func (m *Metrics) Rows(k record.Kind, c record.Counts, redelivered bool) {
 	if redelivered {
-		m.redelivered.WithLabelValues(kind).Inc()
+		m.redelivered.WithLabelValues(k.String()).Inc()
 		return
 	}
-	m.rows.WithLabelValues(kind, "added").Add(float64(added))
-	m.rows.WithLabelValues(kind, "present").Add(float64(present))
-	m.rows.WithLabelValues(kind, "rejected").Add(float64(rejected))
+	m.rows.WithLabelValues(k.String(), "added").Add(float64(c.Added))
+	m.rows.WithLabelValues(k.String(), "present").Add(float64(c.Present))
 }
 
 // Middleware times every task the worker runs.

@@ -1,4 +1,4 @@
-package metrics
+package worker
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"hpnorton/internal/record"
 	"hpnorton/internal/testenv"
 )
 
@@ -39,10 +40,10 @@ func TestMetrics(t *testing.T) {
 	}
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	defer inspector.Close()
-	m := New(inspector)
+	m := NewMetrics(inspector)
 
-	m.Rows("customers", 5, 2, 1, false)
-	m.Rows("customers", 5, 2, 1, true) // a redelivery: its rows were counted the first time
+	m.Rows(record.Customers, record.Counts{Added: 5, Present: 2}, false)
+	m.Rows(record.Customers, record.Counts{Added: 5, Present: 2}, true) // a redelivery: its rows were counted the first time
 	ok := m.Middleware(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil }))
 	failing := m.Middleware(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return errors.New("MySQL down") }))
 	task := asynq.NewTask("import:products", nil)
@@ -56,7 +57,6 @@ func TestMetrics(t *testing.T) {
 		`asynq_tasks_enqueued_total{queue="` + ns + `",state="pending"} 3`,
 		`hpnorton_rows_total{kind="customers",outcome="added"} 5`,
 		`hpnorton_rows_total{kind="customers",outcome="present"} 2`,
-		`hpnorton_rows_total{kind="customers",outcome="rejected"} 1`,
 		`hpnorton_tasks_redelivered_total{kind="customers"} 1`,
 		`hpnorton_task_duration_seconds_count{status="ok",type="import:products"} 2`,
 		`hpnorton_task_duration_seconds_count{status="error",type="import:products"} 1`,

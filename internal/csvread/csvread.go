@@ -1,5 +1,5 @@
-// Package csvchunk cuts a CSV stream into chunks of whole records, keeping each chunk's original bytes and the line
-// it starts on, and reads a chunk's records back with their line numbers.
+// Package csvread reads a CSV stream one record at a time, with the lines each record covers, and tells how many
+// lines it read, so that every line of a file can be accounted for.
 //
 // It reads RFC 4180 CSV with a scanner of its own rather than encoding/csv, for three reasons:
 //   - Recovery. A quote that never closes makes encoding/csv read on to the next quote, or to the end of the file,
@@ -10,18 +10,13 @@
 //   - Bounded memory. No record, header included, is held beyond MaxRecordBytes; a longer line is skipped as it is
 //     read and reported with its length.
 //   - Fidelity. encoding/csv turns CRLF inside a quoted field into LF; this scanner keeps the field's bytes.
-//
-// The enqueuer splits; a worker on another machine reads the chunk back with the same scanner. A chunk carries
-// only records whose form is good: each bad one is replaced by a blank line, so that line numbers still count, and
-// travels beside the data as a BadRecord.
-package csvchunk
+package csvread
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 )
 
 // MaxRecordBytes bounds one record, quotes and line ends included. The longest valid record of either kind is six
@@ -34,27 +29,8 @@ var bom = []byte{0xEF, 0xBB, 0xBF}
 // ErrEmpty means the stream holds no header line.
 var ErrEmpty = errors.New("file is empty")
 
-// BadRecord is a record whose form is bad: it cannot be parsed, or it is too long. It always covers one line, the
-// one it started on, since reading goes on with the next line.
-type BadRecord struct {
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
-}
-
-// Chunk is a run of whole records with the bytes they were read from.
-type Chunk struct {
-	// FirstLine is the line on which Data begins; the header is line 1.
-	FirstLine int
-	// Records is how many records the chunk covers: those in Data and those in Bad.
-	Records int
-	// Data holds the good records' original bytes, line ends included. Each bad record's line is a blank line.
-	Data []byte
-	// Bad lists the chunk's records whose form is bad, in line order.
-	Bad []BadRecord
-}
-
-// Record is one record as read back from a chunk. Err is set when its form is bad; Fields is then nil, and the
-// record covers only Line.
+// Record is one record of a stream. Err is set when its form is bad: it cannot be parsed, or it is too long. Fields
+// is then nil, and the record covers only Line, since reading goes on with the next line.
 type Record struct {
 	// Line and LastLine are the first and last lines the record covers; they differ when a quoted field spans
 	// lines.
@@ -317,24 +293,18 @@ func (r raw) strings() []string {
 	return fields
 }
 
-// Splitter reads a CSV stream's header, then hands out chunks of at most a set number of records and bytes.
-type Splitter struct {
-	sc       *scanner
-	header   []string
-	maxRows  int
-	maxBytes int
-	pending  *raw   // a record read but not yet handed out: it would have taken the last chunk past maxBytes
-	pendBuf  []byte // pending's bytes, copied out of the scanner's buffer
-	first    int    // the first line after the header
-	done     bool
+// Reader reads a CSV stream's header, then its records one at a time with their line numbers.
+type Reader struct {
+	sc     *scanner
+	header []string
+	first  int // the first line after the header
 }
 
-// NewSplitter reads the header of r, dropping a leading byte-order mark. fields is the number of fields a record
-// must have for a quoted field to span lines. A chunk ends after maxRows records, or before the record that would
-// take it past maxBytes bytes; maxBytes must be at least MaxRecordBytes.
-func NewSplitter(r io.Reader, fields, maxRows, maxBytes int) (*Splitter, error) {
-	if maxRows < 1 || maxBytes < MaxRecordBytes || fields < 1 {
-		return nil, fmt.Errorf("csvchunk: need at least 1 field, 1 row and %d bytes a chunk, got %d, %d and %d", MaxRecordBytes, fields, maxRows, maxBytes)
+// NewReader reads the header of r, dropping a leading byte-order mark. fields is the number of fields a record
+// must have for a quoted field to span lines.
+func NewReader(r io.Reader, fields int) (*Reader, error) {
+	if fields < 1 {
+		return nil, fmt.Errorf("csvread: need at least 1 field, got %d", fields)
 	}
 	sc := newScanner(r, 1)
 	sc.skipBOM()
@@ -349,98 +319,33 @@ func NewSplitter(r io.Reader, fields, maxRows, maxBytes int) (*Splitter, error) 
 	case h.bad != "":
 		return nil, fmt.Errorf("cannot read the header: %s", h.bad)
 	}
-	s := &Splitter{sc: sc, header: h.strings(), maxRows: maxRows, maxBytes: maxBytes, first: sc.line}
+	rd := &Reader{sc: sc, header: h.strings(), first: sc.line}
 	sc.fields = fields
 	sc.read, sc.blank = false, 0 // Lines and Blank count what follows the header
-	return s, nil
+	return rd, nil
 }
 
 // Header returns the header's column names as the file wrote them.
-func (s *Splitter) Header() []string { return s.header }
+func (r *Reader) Header() []string { return r.header }
 
 // Lines is how many lines follow the header among those read so far: once Next has returned io.EOF, the file's.
-func (s *Splitter) Lines() int { return s.sc.lines(s.first) }
+func (r *Reader) Lines() int { return r.sc.lines(r.first) }
 
 // Blank is how many blank lines have been skipped so far; they hold no record.
-func (s *Splitter) Blank() int { return s.sc.blank }
+func (r *Reader) Blank() int { return r.sc.blank }
 
-// Next returns the next chunk, or io.EOF once every record has been handed out. Its errors come from the
-// underlying reader; a record whose form is bad is not an error here but a BadRecord of its chunk.
-func (s *Splitter) Next() (Chunk, error) {
-	var c Chunk
-	var data bytes.Buffer
-	line := 0 // the line the next byte of data is on
-	add := func(r raw) {
-		if c.Records == 0 {
-			c.FirstLine, line = r.line, r.line
-		}
-		// Blank lines between records keep their place, so that the chunk's lines count as the file's.
-		for ; line < r.line; line++ {
-			data.WriteByte('\n')
-		}
-		c.Records++
-		if r.bad != "" {
-			c.Bad = append(c.Bad, BadRecord{Line: r.line, Reason: r.bad})
-			data.WriteByte('\n')
-			line++
-			return
-		}
-		data.Write(r.b)
-		line = r.lastLine + 1
+// Next returns the next record, or io.EOF once every record has been read. Its errors come from the underlying
+// reader; a record whose form is bad is not an error here but a Record with Err set.
+func (r *Reader) Next() (Record, error) {
+	raw, err := r.sc.next()
+	if err != nil {
+		return Record{}, err
 	}
-	if s.pending != nil {
-		p := *s.pending
-		p.b = s.pendBuf
-		s.pending = nil
-		add(p)
+	rec := Record{Line: raw.line, LastLine: raw.lastLine}
+	if raw.bad != "" {
+		rec.Err = errors.New(raw.bad)
+	} else {
+		rec.Fields = raw.strings()
 	}
-	for !s.done && c.Records < s.maxRows {
-		r, err := s.sc.next()
-		if errors.Is(err, io.EOF) {
-			s.done = true
-			break
-		}
-		if err != nil {
-			return Chunk{}, err
-		}
-		size := len(r.b)
-		if r.bad != "" {
-			size = 1
-		}
-		if c.Records > 0 && data.Len()+(r.line-line)+size > s.maxBytes {
-			s.pendBuf = append(s.pendBuf[:0], r.b...)
-			s.pending = &r
-			break
-		}
-		add(r)
-	}
-	if c.Records == 0 {
-		return Chunk{}, io.EOF
-	}
-	c.Data = data.Bytes()
-	return c, nil
-}
-
-// Records reads back the records of a chunk's data, numbering lines from firstLine. fields is the number of
-// fields a record must have for a quoted field to span lines, as given to NewSplitter.
-func Records(data []byte, firstLine, fields int) iter.Seq[Record] {
-	return func(yield func(Record) bool) {
-		// The whole chunk is in memory already: the scanner reads it in place, with no reader and no buffer.
-		sc := &scanner{buf: data[:len(data):len(data)], eof: true, line: firstLine, fields: fields}
-		for {
-			r, err := sc.next()
-			if err != nil {
-				return // a chunk in memory ends with io.EOF only
-			}
-			rec := Record{Line: r.line, LastLine: r.lastLine}
-			if r.bad != "" {
-				rec.Err = errors.New(r.bad)
-			} else {
-				rec.Fields = r.strings()
-			}
-			if !yield(rec) {
-				return
-			}
-		}
-	}
+	return rec, nil
 }

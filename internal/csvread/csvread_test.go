@@ -1,4 +1,4 @@
-package csvchunk
+package csvread
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -19,59 +20,33 @@ type got struct {
 	Bad        string
 }
 
-// split cuts the stream into chunks, reads every chunk back, and returns the records in order, with the splitter
-// and its chunks. It fails the test if a chunk breaks its bounds or reads back differently from what it claims.
-func split(t *testing.T, input string, fields, maxRows, maxBytes int) ([]got, *Splitter, []Chunk) {
+// read reads the whole stream through r's reads and returns its records in order, with the reader.
+func read(t *testing.T, r io.Reader, fields int) ([]got, *Reader) {
 	t.Helper()
-	s, err := NewSplitter(strings.NewReader(input), fields, maxRows, maxBytes)
+	rd, err := NewReader(r, fields)
 	if err != nil {
-		t.Fatalf("NewSplitter: %v", err)
+		t.Fatalf("NewReader: %v", err)
 	}
 	var out []got
-	var chunks []Chunk
 	for {
-		c, err := s.Next()
+		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return out, rd
 		}
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
-		if c.Records < 1 || c.Records > maxRows || len(c.Data) > maxBytes {
-			t.Fatalf("chunk at line %d has %d records and %d bytes, want 1..%d and at most %d", c.FirstLine, c.Records, len(c.Data), maxRows, maxBytes)
+		g := got{Line: rec.Line, Last: rec.LastLine, Fields: rec.Fields}
+		if rec.Err != nil {
+			g.Bad = rec.Err.Error()
 		}
-		chunks = append(chunks, c)
-		var recs []got
-		for r := range Records(c.Data, c.FirstLine, fields) {
-			g := got{Line: r.Line, Last: r.LastLine, Fields: r.Fields}
-			if r.Err != nil {
-				t.Fatalf("chunk at line %d reads back a bad record on line %d: %v; bad records travel apart", c.FirstLine, r.Line, r.Err)
-			}
-			recs = append(recs, g)
-		}
-		for _, b := range c.Bad {
-			recs = append(recs, got{Line: b.Line, Last: b.Line, Bad: b.Reason})
-		}
-		if len(recs) != c.Records {
-			t.Fatalf("chunk at line %d: Records says %d, reading back found %d", c.FirstLine, c.Records, len(recs))
-		}
-		out = append(out, sortByLine(recs)...)
+		out = append(out, g)
 	}
-	return out, s, chunks
-}
-
-func sortByLine(recs []got) []got {
-	for i := 1; i < len(recs); i++ {
-		for j := i; j > 0 && recs[j].Line < recs[j-1].Line; j-- {
-			recs[j], recs[j-1] = recs[j-1], recs[j]
-		}
-	}
-	return recs
 }
 
 // accountFor checks the rule every file obeys: each line after the header is blank or in exactly one record, and
 // records follow each other.
-func accountFor(t *testing.T, recs []got, s *Splitter) {
+func accountFor(t *testing.T, recs []got, s *Reader) {
 	t.Helper()
 	covered, next := 0, 2
 	for _, r := range recs {
@@ -92,7 +67,7 @@ const (
 	bare     = `cannot be parsed as CSV: bare " in non-quoted field`
 )
 
-func TestSplitRecords(t *testing.T) {
+func TestReadRecords(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", MaxRecordBytes+10)
 	for _, tc := range []struct {
@@ -180,8 +155,13 @@ func TestSplitRecords(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, rows := range []int{1, 2, 100} {
-				out, s, _ := split(t, tc.input, 2, rows, MaxRecordBytes)
+			// Read all at once and a byte at a time, records must come out the same.
+			for _, oneByte := range []bool{false, true} {
+				var r io.Reader = strings.NewReader(tc.input)
+				if oneByte {
+					r = iotest.OneByteReader(r)
+				}
+				out, s := read(t, r, 2)
 				// Reasons are compared by their start; the rest names the limits.
 				for i := range out {
 					if i < len(tc.want) && tc.want[i].Bad != "" && strings.HasPrefix(out[i].Bad, tc.want[i].Bad) {
@@ -189,7 +169,7 @@ func TestSplitRecords(t *testing.T) {
 					}
 				}
 				if diff := cmp.Diff(tc.want, out); diff != "" {
-					t.Errorf("%d rows a chunk (-want, +got):\n%s", rows, diff)
+					t.Errorf("one byte a read %t (-want, +got):\n%s", oneByte, diff)
 				}
 				accountFor(t, out, s)
 			}
@@ -207,7 +187,7 @@ func TestStrayQuoteKeepsEveryLine(t *testing.T) {
 	for i := 2; i <= 50000; i++ {
 		fmt.Fprintf(&b, "C%d,\"Name %d\",\"%d Main St, Apt 2\",01234,555-0101,c%d@example.com\n", i, i, i, i)
 	}
-	out, s, _ := split(t, b.String(), 6, 20000, 4<<20)
+	out, s := read(t, strings.NewReader(b.String()), 6)
 	if len(out) != 50000 || out[0].Bad == "" || out[1].Fields == nil || out[1].Line != 3 {
 		t.Fatalf("got %d records, the first %+v and the second %+v; want 50,000 with only line 2 rejected", len(out), out[0], out[1])
 	}
@@ -222,30 +202,16 @@ func TestStrayQuoteKeepsEveryLine(t *testing.T) {
 	accountFor(t, out, s)
 }
 
-func TestSplitBoundsBytes(t *testing.T) {
-	t.Parallel()
-	var b strings.Builder
-	b.WriteString("id,text\n")
-	rec := "1234567," + strings.Repeat("9", 1000-9) + "\n" // 1,000 bytes a record
-	for range 1000 {
-		b.WriteString(rec)
-	}
-	_, _, chunks := split(t, b.String(), 2, 100000, MaxRecordBytes+500)
-	if len(chunks) != 16 { // 65 records of 1,000 bytes fit 66,036 bytes: ceil(1,000 / 65) chunks
-		t.Errorf("got %d chunks, want 16", len(chunks))
-	}
-}
-
-func TestSplitEmptyAndHeaderOnly(t *testing.T) {
+func TestReadEmptyAndHeaderOnly(t *testing.T) {
 	t.Parallel()
 	for _, input := range []string{"", "\ufeff", "\n\n"} {
-		if _, err := NewSplitter(strings.NewReader(input), 2, 10, MaxRecordBytes); !errors.Is(err, ErrEmpty) {
-			t.Errorf("NewSplitter(%q) error = %v, want ErrEmpty", input, err)
+		if _, err := NewReader(strings.NewReader(input), 2); !errors.Is(err, ErrEmpty) {
+			t.Errorf("NewReader(%q) error = %v, want ErrEmpty", input, err)
 		}
 	}
-	s, err := NewSplitter(strings.NewReader("a,b\n\n\n"), 2, 10, MaxRecordBytes)
+	s, err := NewReader(strings.NewReader("a,b\n\n\n"), 2)
 	if err != nil {
-		t.Fatalf("NewSplitter(header only): %v", err)
+		t.Fatalf("NewReader(header only): %v", err)
 	}
 	if diff := cmp.Diff([]string{"a", "b"}, s.Header()); diff != "" {
 		t.Errorf("Header (-want, +got):\n%s", diff)
@@ -256,8 +222,8 @@ func TestSplitEmptyAndHeaderOnly(t *testing.T) {
 	if s.Lines() != 2 || s.Blank() != 2 {
 		t.Errorf("Lines, Blank = %d, %d; want 2, 2", s.Lines(), s.Blank())
 	}
-	if _, err := NewSplitter(strings.NewReader("a,b\n"), 2, 0, MaxRecordBytes); err == nil {
-		t.Error("NewSplitter with 0 rows a chunk succeeded, want an error")
+	if _, err := NewReader(strings.NewReader("a,b\n"), 0); err == nil {
+		t.Error("NewReader with 0 fields succeeded, want an error")
 	}
 }
 
@@ -282,7 +248,7 @@ func (e *endless) Read(p []byte) (int, error) {
 // TestHugeHeader: a header of ten million columns is refused after reading it once, in bounded memory.
 func TestHugeHeader(t *testing.T) {
 	t.Parallel()
-	_, err := NewSplitter(io.MultiReader(&endless{pattern: "a,", n: 20_000_000}, strings.NewReader("\n1,2\n")), 2, 10, MaxRecordBytes)
+	_, err := NewReader(io.MultiReader(&endless{pattern: "a,", n: 20_000_000}, strings.NewReader("\n1,2\n")), 2)
 	if err == nil || !strings.Contains(err.Error(), "longer than 65536 bytes") || len(err.Error()) > 200 {
 		t.Fatalf("error = %v; want a short refusal naming the limit", err)
 	}
@@ -318,24 +284,23 @@ func reference(input string, fields int) ([]got, bool) {
 	}
 }
 
-// FuzzSplit checks, for any input and chunk size: every line is accounted for; splitting then reading back finds
-// the same records as one pass with a single chunk; and where encoding/csv reads the input without error, the
-// records equal its.
-func FuzzSplit(f *testing.F) {
-	f.Add("a,b\n1,2\n\"x\ny\",3\n", uint8(1))
-	f.Add("\ufeffa\r\n\"\"\"\r\n1\n\n2,\"3", uint8(2))
-	f.Add("h,i\nbad\"q\n\"open\n1,2", uint8(3))
-	f.Add("h,i\n1,\"a\r\nb\"\r\n", uint8(0))
-	f.Fuzz(func(t *testing.T, input string, rows uint8) {
-		if _, err := NewSplitter(strings.NewReader(input), 2, 1, MaxRecordBytes); err != nil {
+// FuzzRead checks, for any input: every line is accounted for; reading a byte at a time finds the same records
+// as reading at once; and where encoding/csv reads the input without error, the records equal its.
+func FuzzRead(f *testing.F) {
+	f.Add("a,b\n1,2\n\"x\ny\",3\n")
+	f.Add("\ufeffa\r\n\"\"\"\r\n1\n\n2,\"3")
+	f.Add("h,i\nbad\"q\n\"open\n1,2")
+	f.Add("h,i\n1,\"a\r\nb\"\r\n")
+	f.Fuzz(func(t *testing.T, input string) {
+		if _, err := NewReader(strings.NewReader(input), 2); err != nil {
 			t.Skip("no readable header")
 		}
-		whole, s, _ := split(t, input, 2, 1<<20, 64<<20)
+		whole, s := read(t, strings.NewReader(input), 2)
 		accountFor(t, whole, s)
-		out, s, _ := split(t, input, 2, int(rows%8)+1, MaxRecordBytes)
+		out, s := read(t, iotest.OneByteReader(strings.NewReader(input)), 2)
 		accountFor(t, out, s)
 		if diff := cmp.Diff(whole, out); diff != "" {
-			t.Fatalf("chunks of %d rows differ from one chunk (-want, +got):\n%s", rows%8+1, diff)
+			t.Fatalf("a byte at a time differs from all at once (-want, +got):\n%s", diff)
 		}
 		if want, ok := reference(input, 2); ok {
 			if diff := cmp.Diff(want, whole); diff != "" {
@@ -345,7 +310,7 @@ func FuzzSplit(f *testing.F) {
 	})
 }
 
-func BenchmarkSplit(b *testing.B) {
+func BenchmarkRead(b *testing.B) {
 	var in bytes.Buffer
 	in.WriteString("user_id,name,address,zip_code,phone_number,email\n")
 	for i := range 100000 {
@@ -353,12 +318,12 @@ func BenchmarkSplit(b *testing.B) {
 	}
 	b.SetBytes(int64(in.Len()))
 	for b.Loop() {
-		s, err := NewSplitter(bytes.NewReader(in.Bytes()), 6, 20000, 4<<20)
+		r, err := NewReader(bytes.NewReader(in.Bytes()), 6)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for {
-			if _, err := s.Next(); err != nil {
+			if _, err := r.Next(); err != nil {
 				break
 			}
 		}

@@ -1,0 +1,351 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+
+	"hpnorton/internal/csvread"
+	"hpnorton/internal/record"
+	"hpnorton/repo"
+)
+
+// The rule for a key that a file repeats: the first valid occurrence wins, and every later one is rejected,
+// naming the line of the first. The enqueuer settles it while it reads, before any row is written, so workers
+// only load rows and never coordinate over a key; every mode and every order of tasks stores the same rows.
+//
+// Holding every key of a file would make the enqueuer's memory grow with the file. Instead a Bloom filter of the
+// keys seen so far flags the rows whose key may have occurred before. Those rows are held back, and only their
+// keys are kept. Once the file is read, a second read confirms them exactly: it finds the first valid line of
+// each held key, sends a held row that turns out to be a first occurrence after all (a false positive of the
+// filter), and rejects the others. The second read runs while the workers load what the first one sent, and only
+// when some row was held back. Memory then grows with the repeats, not with the file.
+
+// chunk is the rows of one task as they are gathered, each in LOAD DATA's format (repo.AppendRow).
+type chunk struct {
+	firstLine int // the line of the chunk's first row, which names the task
+	key       int // the key's field in a row
+	data      []byte
+	ends      []int // where each row ends in data
+	unsorted  bool  // some row's key sorts before the row's before it
+}
+
+func (c *chunk) rows() int { return len(c.ends) }
+
+// row is the i-th row, newline included.
+func (c *chunk) row(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	return c.data[start:c.ends[i]]
+}
+
+// rowKey is a row's key as the row holds it, escaped. Escaping keeps keys apart and keeps their order
+// consistent, so it serves for sorting: a raw tab in a row only ever separates fields.
+func rowKey(row []byte, key int) []byte {
+	for range key {
+		row = row[bytes.IndexByte(row, '\t')+1:]
+	}
+	if i := bytes.IndexByte(row, '\t'); i >= 0 {
+		return row[:i]
+	}
+	return bytes.TrimSuffix(row, []byte{'\n'}) // the key is the row's last field
+}
+
+// add appends one row.
+func (c *chunk) add(line int, fields []string) {
+	if len(c.ends) == 0 {
+		c.firstLine = line
+	}
+	c.data = repo.AppendRow(c.data, fields)
+	c.ends = append(c.ends, len(c.data))
+	if n := len(c.ends); n > 1 && bytes.Compare(rowKey(c.row(n-1), c.key), rowKey(c.row(n-2), c.key)) < 0 {
+		c.unsorted = true
+	}
+}
+
+// take returns the chunk's rows, in key order, and empties the chunk. Key order is the order in which the rows'
+// locks are taken: two runs that load overlapping keys at once then wait for each other instead of deadlocking.
+// Files often come sorted by key already, and then the rows are returned as they are. The data is the chunk's own
+// buffer, which the next rows reuse: the caller is done with it when it gathers them.
+func (c *chunk) take() (firstLine, rows int, data []byte) {
+	firstLine, rows, data = c.firstLine, len(c.ends), c.data
+	if c.unsorted {
+		order := make([]int, rows)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(rowKey(c.row(a), c.key), rowKey(c.row(b), c.key)) })
+		data = make([]byte, 0, len(c.data))
+		for _, i := range order {
+			data = append(data, c.row(i)...)
+		}
+	}
+	*c = chunk{key: c.key, data: c.data[:0], ends: c.ends[:0]}
+	return firstLine, rows, data
+}
+
+// sendFunc sends one chunk of a file's rows as a task. A nil sendFunc sends nothing: the read only checks.
+type sendFunc func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error
+
+// fileRead is the reading of one file of a run: every record validated, every repeat settled, every row sent.
+type fileRead struct {
+	kind record.Kind
+	cfg  Config
+	send sendFunc
+	fd   *feed
+	// counts holds Read and Rejected; lines and blank count the file's lines after the header.
+	counts       record.Counts
+	lines, blank int
+	tasks        int
+	// problems are the records the first read rejects and dups the repeats the second read finds, each in line
+	// order; the report merges them.
+	problems, dups problemLog
+	seen           *seenKeys
+	held           heldKeys
+	batch          chunk
+}
+
+// readFile reads kind k's file of the run, validating each record, settling repeated keys and sending the rows in
+// chunks. A problem with the whole file, such as a missing file or a wrong header, is returned as fileErr; err is
+// a failure to send, which ends the run.
+func readFile(ctx context.Context, cfg Config, k record.Kind, fd *feed, send sendFunc) (r *fileRead, fileErr, err error) {
+	r = &fileRead{kind: k, cfg: cfg, send: send, fd: fd, held: newHeldKeys(), batch: chunk{key: k.KeyIndex()}}
+	defer fd.read.Store(true)
+	defer func() { r.seen, r.held, r.batch = nil, heldKeys{}, chunk{} }() // the report needs only the counts
+	f, err := openFile(cfg, k)
+	if err != nil {
+		return r, err, nil
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return r, fmt.Errorf("cannot read the file: %w", err), nil
+	}
+	fd.size.Store(st.Size())
+	r.seen = newSeenKeys(st.Size(), cfg.falsePositives)
+
+	first := &countingReader{r: f, h: crc32.New(castagnoli), fd: fd}
+	rd, err := newReader(first, k)
+	if err != nil {
+		return r, err, nil
+	}
+	if fileErr, err = r.firstRead(ctx, rd); fileErr != nil || err != nil {
+		return r, fileErr, err
+	}
+	r.lines, r.blank = rd.Lines(), rd.Blank()
+	if r.held.len() == 0 {
+		return r, nil, nil
+	}
+
+	// The second read goes through the same open file, so a file replaced by another under the same name is not
+	// mixed with it. A file changed in place is caught by its checksum.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return r, fmt.Errorf("cannot read the file again to settle its repeated keys: %w", err), nil
+	}
+	second := &countingReader{r: f, h: crc32.New(castagnoli)}
+	rd, err = newReader(second, k)
+	if err != nil {
+		return r, fmt.Errorf("the file changed while it was read: %w", err), nil
+	}
+	if fileErr, err = r.secondRead(ctx, rd); fileErr != nil || err != nil {
+		return r, fileErr, err
+	}
+	if second.h.Sum32() != first.h.Sum32() || second.n != first.n {
+		return r, errors.New("the file changed while it was read; the rows read are stored or rejected as reported, but its repeated keys may not be settled; import it again"), nil
+	}
+	return r, nil, nil
+}
+
+// firstRead validates every record, rejects the bad ones, sends the rows whose key the filter has not seen, and
+// holds back the others.
+func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
+	k := r.kind
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read error after line %d: %w", rd.Lines()+1, err), nil
+		}
+		r.counts.Read++
+		r.fd.rows.Add(1)
+		row, prob := r.validate(rec)
+		if prob != nil {
+			if err := r.reject(&r.problems, *prob); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		key := row.Key(k)
+		size := len(row.Fields) // the commas and the line end
+		for _, f := range row.Fields {
+			size += len(f)
+		}
+		if r.seen.testAndAdd(key, size) {
+			if r.held.get(key) == nil {
+				r.held.add(key, heldKey{held: int32(row.Line)})
+			}
+			continue
+		}
+		if err := r.add(ctx, row.Line, row.Fields); err != nil {
+			return nil, err
+		}
+	}
+	return nil, r.flush(ctx)
+}
+
+// secondRead settles the held keys: the first valid line of each is the one stored, and every other line
+// repeats it.
+func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
+	k := r.kind
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read error after line %d, reading the file again to settle its repeated keys: %w", rd.Lines()+1, err), nil
+		}
+		if rec.Err != nil || len(rec.Fields) <= k.KeyIndex() {
+			continue
+		}
+		h := r.held.get(rec.Fields[k.KeyIndex()])
+		if h == nil {
+			continue
+		}
+		// Only valid records count; the first read has rejected the others already. Validation depends on the
+		// record alone, so it decides the same way both times.
+		row, prob := r.validate(rec)
+		if prob != nil {
+			continue
+		}
+		key := row.Key(k)
+		switch {
+		case h.first == 0 && int32(row.Line) == h.held:
+			// The filter flagged a key it had not seen: this is the key's first occurrence, held back.
+			h.first = int32(row.Line)
+			if err := r.add(ctx, row.Line, row.Fields); err != nil {
+				return nil, err
+			}
+		case h.first == 0:
+			h.first = int32(row.Line) // sent by the first read
+		default:
+			if err := r.reject(&r.dups, k.Duplicate(k.FileName(), row.Line, row.LastLine, key, int(h.first))); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, r.flush(ctx)
+}
+
+// validate turns a record into a row, or into the problem that rejects it.
+func (r *fileRead) validate(rec csvread.Record) (record.Row, *record.Problem) {
+	if rec.Err != nil {
+		return record.Row{}, &record.Problem{File: r.kind.FileName(), Line: rec.Line, LastLine: rec.LastLine, Reason: rec.Err.Error()}
+	}
+	return r.kind.Validate(r.kind.FileName(), rec.Line, rec.LastLine, rec.Fields)
+}
+
+// reject counts a rejected record and logs its problem.
+func (r *fileRead) reject(log *problemLog, p record.Problem) error {
+	r.counts.Rejected++
+	r.fd.rejected.Add(1)
+	return log.add(p)
+}
+
+// add gathers one row, sending the chunk first when the row would take it past its bounds.
+func (r *fileRead) add(ctx context.Context, line int, fields []string) error {
+	before := len(r.batch.data)
+	r.batch.add(line, fields)
+	if n := r.batch.rows(); n > 1 && len(r.batch.data) > r.cfg.ChunkBytes {
+		// The row does not fit: send the chunk without it, and start the next with it. (Should the row have
+		// marked the chunk unsorted, the chunk is sorted needlessly, which changes nothing.)
+		r.batch.data, r.batch.ends = r.batch.data[:before], r.batch.ends[:n-1]
+		if err := r.flush(ctx); err != nil {
+			return err
+		}
+		r.batch.add(line, fields)
+	}
+	if r.batch.rows() >= r.cfg.ChunkRows {
+		return r.flush(ctx)
+	}
+	return nil
+}
+
+// flush sends the gathered rows as one task.
+func (r *fileRead) flush(ctx context.Context) error {
+	if r.batch.rows() == 0 {
+		return nil
+	}
+	firstLine, rows, data := r.batch.take()
+	if r.send == nil {
+		return nil
+	}
+	if err := r.send(ctx, r.kind, firstLine, rows, data); err != nil {
+		return err
+	}
+	r.tasks++
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// countingReader counts and checksums the bytes read through it, and reports them to a feed when it has one.
+type countingReader struct {
+	r  io.Reader
+	h  hash.Hash32
+	n  int64
+	fd *feed
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if c.fd != nil {
+		c.fd.bytes.Add(int64(n))
+	}
+	return n, err
+}
+
+// openFile opens kind k's file of the run. Its error is a problem with the whole file, fit for the report.
+//
+// A symbolic link is followed, since operators link a folder's files to the latest export; what it leads to must be
+// a regular file. A FIFO, a device or a socket could block the read forever, or never end.
+func openFile(cfg Config, k record.Kind) (*os.File, error) {
+	// O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer, where no signal or timeout reaches it.
+	// It changes nothing for a regular file.
+	f, err := os.OpenFile(filepath.Join(cfg.Dir, k.FileName()), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fileError(err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("is not a regular file but a %s; only regular files, or links to them, are read", fileType(st.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// newReader reads the header of kind k's file and checks it.
+func newReader(r io.Reader, k record.Kind) (*csvread.Reader, error) {
+	rd, err := csvread.NewReader(r, len(k.Columns()))
+	if err == nil {
+		err = k.CheckHeader(rd.Header())
+	}
+	return rd, err
+}

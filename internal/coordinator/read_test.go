@@ -1,0 +1,237 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hpnorton/internal/record"
+)
+
+// productsFile writes a random products file and returns what any reading must find, known by construction rather
+// than by parsing: the row sent for each key (the first valid occurrence, whose description names its line), and
+// for every other line of a record whether it is rejected as bad or as a repeat of which line. Keys come from a
+// pool of pool keys, so they repeat; some records are bad; some descriptions span lines.
+func productsFile(t *testing.T, rng *rand.Rand, records, pool int) (dir string, sent map[string]string, rejected map[int]int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("product_id,description,product_type,quantity_available\n")
+	sent = map[string]string{}
+	firstLine := map[string]int{}
+	rejected = map[int]int{} // line → the first line it repeats, or 0 for a bad record
+	line := 2
+	for range records {
+		key := fmt.Sprintf("P%05d", rng.IntN(pool))
+		desc := fmt.Sprintf("line %d", line)
+		span := 1
+		if rng.IntN(20) == 0 {
+			desc += "\nand the next" // a quoted field over two lines
+			span = 2
+		}
+		qty := "3"
+		bad := false
+		switch rng.IntN(25) {
+		case 0:
+			qty, bad = "-1", true
+		case 1:
+			key, bad = " "+key, true
+		}
+		fmt.Fprintf(&b, "%s,\"%s\",office,%s\n", key, desc, qty)
+		switch first, seen := firstLine[key]; {
+		case bad:
+			rejected[line] = 0
+		case seen:
+			rejected[line] = first
+		default:
+			firstLine[key] = line
+			sent[key] = desc
+		}
+		line += span
+	}
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, sent, rejected
+}
+
+// TestRepeatsSettledBeforeSending reads random files with repeated keys, bad records and multi-line fields, with
+// the filter's false positives at their usual rate and at one key in two, and chunks of 1 to 1,000 rows. Each key
+// is sent exactly once, as its first valid occurrence; every other line is rejected, a repeat naming the first
+// line; and the counts add up.
+func TestRepeatsSettledBeforeSending(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ records, pool int }{{300, 100}, {9000, 4000}, {9000, 1 << 30}} {
+		rng := rand.New(rand.NewPCG(uint64(tc.records), uint64(tc.pool)))
+		dir, wantSent, wantRejected := productsFile(t, rng, tc.records, tc.pool)
+		for _, fp := range []float64{0, 0.5} {
+			for _, chunkRows := range []int{1, 7, 1000} {
+				t.Run(fmt.Sprintf("records=%d/pool=%d/fp=%g/chunk=%d", tc.records, tc.pool, fp, chunkRows), func(t *testing.T) {
+					got := map[string]string{}
+					tasks := 0
+					send := func(_ context.Context, k record.Kind, firstLine, rows int, data []byte) error {
+						tasks++
+						lines := bytes.Split(bytes.TrimSuffix(data, []byte{'\n'}), []byte{'\n'})
+						if len(lines) != rows || rows > chunkRows {
+							t.Errorf("task at line %d: %d rows claimed, %d sent, chunks of %d", firstLine, rows, len(lines), chunkRows)
+						}
+						keys := make([]string, 0, len(lines))
+						for _, l := range lines {
+							f := strings.Split(string(l), "\t")
+							if _, twice := got[f[0]]; twice {
+								t.Errorf("key %s sent twice", f[0])
+							}
+							got[f[0]] = strings.ReplaceAll(f[1], `\n`, "\n")
+							keys = append(keys, f[0])
+						}
+						if !slices.IsSorted(keys) {
+							t.Errorf("task at line %d: rows out of key order", firstLine)
+						}
+						return nil
+					}
+					cfg := Config{Dir: dir, ChunkRows: chunkRows, ChunkBytes: DefaultChunkBytes, falsePositives: fp}
+					r, fileErr, err := readFile(t.Context(), cfg, record.Products, &feed{}, send)
+					if err != nil || fileErr != nil {
+						t.Fatalf("readFile: %v, %v", fileErr, err)
+					}
+					defer r.problems.close()
+					defer r.dups.close()
+					if diff := cmp.Diff(wantSent, got); diff != "" {
+						t.Errorf("rows sent (-want, +got):\n%s", diff)
+					}
+					gotRejected := map[int]int{}
+					if err := merge(&r.problems, &r.dups, func(p record.Problem) error {
+						gotRejected[p.Line] = p.FirstLine
+						return nil
+					}); err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(wantRejected, gotRejected); diff != "" {
+						t.Errorf("rejected lines, with the line each repeats (-want, +got):\n%s", diff)
+					}
+					want := record.Counts{Read: int64(tc.records), Rejected: int64(len(wantRejected))}
+					if r.counts != want || r.tasks != tasks || len(wantSent)+len(wantRejected) != tc.records {
+						t.Errorf("counts %+v and %d tasks; want %+v and %d", r.counts, r.tasks, want, tasks)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestSecondReadFindsAChangedFile: a file that changes between the two reads is reported, not settled with rows
+// of another file.
+func TestSecondReadFindsAChangedFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "products.csv")
+	if err := os.WriteFile(path, []byte("product_id,description,product_type,quantity_available\nP1,a,t,1\nP1,b,t,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := true
+	send := func(context.Context, record.Kind, int, int, []byte) error {
+		if first { // the first read is done with the file once it sends its last chunk
+			first = false
+			return os.WriteFile(path, []byte("product_id,description,product_type,quantity_available\nP1,a,t,1\nP2,b,t,1\n"), 0o644)
+		}
+		return nil
+	}
+	r, fileErr, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: 10, ChunkBytes: DefaultChunkBytes}, record.Products, &feed{}, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.problems.close()
+	defer r.dups.close()
+	if fileErr == nil || !strings.Contains(fileErr.Error(), "the file changed while it was read") {
+		t.Errorf("file error = %v, want one saying the file changed", fileErr)
+	}
+}
+
+// TestChunkBounds: a task holds at most ChunkRows rows and ChunkBytes bytes, and the rows of a file in key order
+// arrive in file order.
+func TestChunkBounds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("product_id,description,product_type,quantity_available\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "P%04d,%s,office,1\n", i, strings.Repeat("x", 240)) // about 256 bytes a row
+	}
+	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const maxBytes = 64 << 10
+	var sizes []int
+	var all []byte
+	send := func(_ context.Context, _ record.Kind, _, rows int, data []byte) error {
+		if len(data) > maxBytes || rows > 200 {
+			t.Errorf("a task of %d rows and %d bytes; want at most 200 and %d", rows, len(data), maxBytes)
+		}
+		sizes = append(sizes, rows)
+		all = append(all, data...)
+		return nil
+	}
+	r, fileErr, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: 200, ChunkBytes: maxBytes}, record.Products, &feed{}, send)
+	if err != nil || fileErr != nil {
+		t.Fatal(fileErr, err)
+	}
+	defer r.problems.close()
+	defer r.dups.close()
+	// 64 KiB holds 256 rows of 256 bytes, so the row bound cuts first: 5 tasks of 200.
+	if diff := cmp.Diff([]int{200, 200, 200, 200, 200}, sizes); diff != "" {
+		t.Errorf("rows a task (-want, +got):\n%s", diff)
+	}
+	r2, _, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: 1000, ChunkBytes: maxBytes}, record.Products, &feed{}, func(_ context.Context, _ record.Kind, _, rows int, data []byte) error {
+		if len(data) > maxBytes {
+			t.Errorf("a task of %d bytes; want at most %d", len(data), maxBytes)
+		}
+		all = append(all, data...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.problems.close()
+	defer r2.dups.close()
+	if r2.tasks != 4 { // 1,000 rows of 256 bytes, 256 to a task
+		t.Errorf("%d tasks under the byte bound, want 4", r2.tasks)
+	}
+	if want := 2 * 1000; bytes.Count(all, []byte{'\n'}) != want {
+		t.Errorf("%d rows sent in all, want %d", bytes.Count(all, []byte{'\n'}), want)
+	}
+}
+
+// TestHeldKeys checks the held set against a map: every key added is found with its value, through the table's
+// growth, and no other key is.
+func TestHeldKeys(t *testing.T) {
+	t.Parallel()
+	h := newHeldKeys()
+	want := map[string]int32{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 20000 {
+		key := fmt.Sprintf("K%d", rng.IntN(30000))
+		if _, ok := want[key]; ok != (h.get(key) != nil) {
+			t.Fatalf("key %s: in the map %t, found %t", key, ok, !ok)
+		}
+		if _, ok := want[key]; !ok {
+			want[key] = int32(i)
+			h.add(key, heldKey{held: int32(i)})
+		}
+	}
+	for key, line := range want {
+		if v := h.get(key); v == nil || v.held != line {
+			t.Fatalf("get(%s) = %+v, want line %d", key, v, line)
+		}
+	}
+	if h.len() != len(want) || h.get("K30000") != nil || h.get("") != nil {
+		t.Errorf("%d keys held, want %d, and no other key found", h.len(), len(want))
+	}
+}

@@ -1,0 +1,118 @@
+package worker
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
+
+	"hpnorton/internal/ledger"
+	"hpnorton/internal/record"
+	"hpnorton/internal/testenv"
+	"hpnorton/repo"
+	"hpnorton/tasks"
+)
+
+// openDB opens a database of the test's own, named name, closed when the test ends.
+func openDB(t *testing.T, name string) *repo.DB {
+	t.Helper()
+	db, err := repo.Open(t.Context(), testenv.MySQL(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestHandlerRedelivery runs one task twice, as asynq does after a crash: the rows land once, a key stored before
+// counts as present, the second run is marked redelivered, and the ledger holds a single outcome with the first
+// run's counts.
+func TestHandlerRedelivery(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	db := openDB(t, ns)
+	l := ledger.New(rdb)
+	h := &handler{db: db, ledger: l, log: slog.New(slog.DiscardHandler), worker: "w1", concurrency: 1}
+
+	runNo, err := db.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportTask(t.Context(), repo.Task{ID: "earlier", RunID: ns, RunNo: runNo, Kind: record.Customers, Rows: 1, Data: []byte("C2\tAna\ta\t1\tp\te\n")}); err != nil {
+		t.Fatal(err)
+	}
+	p := tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 2, Rows: 2, Data: []byte("C1\tZoë\t1 Main St, Apt 2\t02134\t555\tz@example.com\nC2\tAna\ta\t1\tp\te\n")}
+	task, err := tasks.NewCustomerImportTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := h.ProcessTask(t.Context(), task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outcomes, err := l.Outcomes(t.Context(), ns, record.Customers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ledger.Outcome{{
+		TaskID: p.TaskID(record.Customers), FirstLine: 2, Counts: record.Counts{Added: 1, Present: 1},
+		Worker:      "w1",
+		Concurrency: 1,
+		Redelivered: true,
+	}}
+	if diff := cmp.Diff(want, outcomes); diff != "" {
+		t.Errorf("outcomes (-want, +got):\n%s", diff)
+	}
+	if n, err := db.Count(t.Context(), record.Customers); err != nil || n != 2 {
+		t.Errorf("customers = %d, %v; want 2", n, err)
+	}
+
+	// A payload that cannot be decoded is not retried: it would fail the same way every time.
+	err = h.ProcessTask(t.Context(), asynq.NewTask(tasks.TypeProductImport, []byte("garbage")))
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("ProcessTask(garbage) = %v, want SkipRetry", err)
+	}
+}
+
+// TestTaskOnlyLandsInItsDatabase: a task for another database, or for a run this database never registered, writes
+// nothing and fails for good, naming why.
+func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	db, other := openDB(t, ns), openDB(t, ns+"_b")
+	if db.ID == other.ID || len(db.ID) != 12 {
+		t.Fatalf("two databases share the identity %q, or it is not 12 characters", db.ID)
+	}
+	h := &handler{db: db, ledger: ledger.New(rdb), log: slog.New(slog.DiscardHandler), worker: "w1", concurrency: 1}
+	otherRun, err := other.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("C1\tZoë\t1 Main St\t02134\t555\tz@example.com\n")
+	for _, tc := range []struct {
+		name string
+		p    tasks.ImportPayload
+		want string
+	}{
+		{"another database's task", tasks.ImportPayload{DB: other.ID, RunID: ns, RunNo: otherRun, File: "customers.csv", FirstLine: 2, Rows: 1, Data: data}, "task is for database " + other.ID},
+		{"a run this database never registered", tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: otherRun, File: "customers.csv", FirstLine: 2, Rows: 1, Data: data}, "registered no such run"},
+	} {
+		task, err := tasks.NewCustomerImportTask(tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = h.ProcessTask(t.Context(), task)
+		if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ProcessTask = %v, want SkipRetry and %q", tc.name, err, tc.want)
+		}
+	}
+	if n, err := db.Count(t.Context(), record.Customers); err != nil || n != 0 {
+		t.Errorf("customers = %d, %v; want 0: nothing may land", n, err)
+	}
+}
