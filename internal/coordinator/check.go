@@ -18,7 +18,7 @@ func Check(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{}
 	for _, k := range record.Kinds {
 		r, fileErr, err := readFile(ctx, cfg, k, &feed{}, nil)
-		if err == nil && ctx.Err() != nil {
+		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted while checking %s: %w", k.FileName(), ctx.Err())
 		}
 		if err == nil {

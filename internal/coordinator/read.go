@@ -112,7 +112,9 @@ type fileRead struct {
 	problems, dups problemLog
 	seen           *seenKeys
 	held           heldKeys
-	batch          chunk
+	// heldRows counts the rows the first read held back, and settled those the second read sent or rejected.
+	heldRows, settled int
+	batch             chunk
 }
 
 // readFile reads kind k's file of the run, validating each record, settling repeated keys and sending the rows in
@@ -127,43 +129,54 @@ func readFile(ctx context.Context, cfg Config, k record.Kind, fd *feed, send sen
 		return r, err, nil
 	}
 	defer f.Close()
+	fileErr, err = r.read(ctx, f)
+	if n := r.heldRows - r.settled; fileErr != nil && n > 0 {
+		// The rows held back for the second read were neither stored nor rejected one by one: they are
+		// rejected together, with the file's problem, so that every record read is still accounted for.
+		r.counts.Rejected += int64(n)
+		r.fd.rejected.Add(int64(n))
+		fileErr = fmt.Errorf("%w; %d records held back as possible repeats of a key were not imported", fileErr, n)
+	}
+	return r, fileErr, err
+}
+
+// read reads the open file once, and a second time when rows were held back.
+func (r *fileRead) read(ctx context.Context, f *os.File) (fileErr, err error) {
 	st, err := f.Stat()
 	if err != nil {
-		return r, fmt.Errorf("cannot read the file: %w", err), nil
+		return fmt.Errorf("cannot read the file: %w", err), nil
 	}
-	fd.size.Store(st.Size())
-	r.seen = newSeenKeys(st.Size(), cfg.falsePositives)
+	r.fd.size.Store(st.Size())
+	r.seen = newSeenKeys(st.Size(), r.cfg.falsePositives)
 
-	first := &countingReader{r: f, h: crc32.New(castagnoli), fd: fd}
-	rd, err := newReader(first, k)
+	first := &countingReader{r: f, h: crc32.New(castagnoli), fd: r.fd}
+	rd, err := newReader(first, r.kind)
 	if err != nil {
-		return r, err, nil
+		return err, nil
 	}
-	if fileErr, err = r.firstRead(ctx, rd); fileErr != nil || err != nil {
-		return r, fileErr, err
-	}
+	fileErr, err = r.firstRead(ctx, rd)
 	r.lines, r.blank = rd.Lines(), rd.Blank()
-	if r.held.len() == 0 {
-		return r, nil, nil
+	if fileErr != nil || err != nil || r.heldRows == 0 {
+		return fileErr, err
 	}
 
 	// The second read goes through the same open file, so a file replaced by another under the same name is not
 	// mixed with it. A file changed in place is caught by its checksum.
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return r, fmt.Errorf("cannot read the file again to settle its repeated keys: %w", err), nil
+		return fmt.Errorf("cannot read the file again to settle its repeated keys: %w", err), nil
 	}
 	second := &countingReader{r: f, h: crc32.New(castagnoli)}
-	rd, err = newReader(second, k)
+	rd, err = newReader(second, r.kind)
 	if err != nil {
-		return r, fmt.Errorf("the file changed while it was read: %w", err), nil
+		return fmt.Errorf("the file changed while it was read: %w", err), nil
 	}
 	if fileErr, err = r.secondRead(ctx, rd); fileErr != nil || err != nil {
-		return r, fileErr, err
+		return fileErr, err
 	}
-	if second.h.Sum32() != first.h.Sum32() || second.n != first.n {
-		return r, errors.New("the file changed while it was read; the rows read are stored or rejected as reported, but its repeated keys may not be settled; import it again"), nil
+	if second.h.Sum32() != first.h.Sum32() || second.n != first.n || r.settled != r.heldRows {
+		return errors.New("the file changed while it was read, so its repeated keys may not be settled; import it again"), nil
 	}
-	return r, nil, nil
+	return nil, nil
 }
 
 // firstRead validates every record, rejects the bad ones, sends the rows whose key the filter has not seen, and
@@ -177,6 +190,9 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 		}
 		if err != nil {
 			return fmt.Errorf("read error after line %d: %w", rd.Lines()+1, err), nil
+		}
+		if err := interrupted(ctx, rec.Line); err != nil {
+			return nil, err
 		}
 		r.counts.Read++
 		r.fd.rows.Add(1)
@@ -193,6 +209,7 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 			size += len(f)
 		}
 		if r.seen.testAndAdd(key, size) {
+			r.heldRows++
 			if r.held.get(key) == nil {
 				r.held.add(key, heldKey{held: int32(row.Line)})
 			}
@@ -217,6 +234,9 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 		if err != nil {
 			return fmt.Errorf("read error after line %d, reading the file again to settle its repeated keys: %w", rd.Lines()+1, err), nil
 		}
+		if err := interrupted(ctx, rec.Line); err != nil {
+			return nil, err
+		}
 		if rec.Err != nil || len(rec.Fields) <= k.KeyIndex() {
 			continue
 		}
@@ -231,6 +251,9 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 			continue
 		}
 		key := row.Key(k)
+		if h.first != 0 || int32(row.Line) == h.held {
+			r.settled++ // a held row: every line of a held key from its first held one on was held
+		}
 		switch {
 		case h.first == 0 && int32(row.Line) == h.held:
 			// The filter flagged a key it had not seen: this is the key's first occurrence, held back.
@@ -247,6 +270,15 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 		}
 	}
 	return nil, r.flush(ctx)
+}
+
+// interrupted returns the context's error now and then, so that a read that sends nothing, as Check's, still
+// stops soon after an interruption; sending looks at the context itself.
+func interrupted(ctx context.Context, line int) error {
+	if line%4096 == 0 {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // validate turns a record into a row, or into the problem that rejects it.

@@ -150,8 +150,12 @@ func TestSecondReadFindsAChangedFile(t *testing.T) {
 	}
 	defer r.problems.close()
 	defer r.dups.close()
-	if fileErr == nil || !strings.Contains(fileErr.Error(), "the file changed while it was read") {
-		t.Errorf("file error = %v, want one saying the file changed", fileErr)
+	if fileErr == nil || !strings.Contains(fileErr.Error(), "the file changed while it was read") || !strings.Contains(fileErr.Error(), "1 records held back") {
+		t.Errorf("file error = %v, want one saying the file changed and the held row was not imported", fileErr)
+	}
+	// Line 2 was sent; line 3, held back, is rejected with the file's problem, so every record read is counted.
+	if want := (record.Counts{Read: 2, Rejected: 1}); r.counts != want || r.tasks != 1 {
+		t.Errorf("counts %+v and %d tasks, want %+v and 1", r.counts, r.tasks, want)
 	}
 }
 
@@ -233,5 +237,26 @@ func TestHeldKeys(t *testing.T) {
 	}
 	if h.len() != len(want) || h.get("K30000") != nil || h.get("") != nil {
 		t.Errorf("%d keys held, want %d, and no other key found", h.len(), len(want))
+	}
+}
+
+// TestCheckStopsWhenInterrupted: Check sends nothing, so its reading looks at the context itself, and stops.
+func TestCheckStopsWhenInterrupted(t *testing.T) {
+	t.Parallel()
+	dir, _, _ := productsFile(t, rand.New(rand.NewPCG(3, 4)), 10000, 5000)
+	if err := os.WriteFile(filepath.Join(dir, "customers.csv"), []byte("user_id,name,address,zip_code,phone_number,email\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Check(ctx, Config{Dir: dir}); err == nil || !strings.Contains(err.Error(), "interrupted while checking") {
+		t.Errorf("Check after an interruption = %v, want an error saying it was interrupted", err)
+	}
+	rep, err := Check(t.Context(), Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ProblemCount <= maxListedProblems || len(rep.Problems) != maxListedProblems {
+		t.Errorf("Check = %d problems, %d listed; want more than %d, the first %d listed", rep.ProblemCount, len(rep.Problems), maxListedProblems, maxListedProblems)
 	}
 }

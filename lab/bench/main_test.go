@@ -47,3 +47,28 @@ func TestMedian(t *testing.T) {
 		t.Errorf("median(4 1 3 2) = %v, want 2.5", got)
 	}
 }
+
+// TestBenchReimport runs the re-import mode on files with repeated keys, beside parallel mode, with the same
+// binaries standing in for an earlier version: the command checks that each run stored every distinct key, and
+// prints the re-import's ratio and each mode's now against before.
+func TestBenchReimport(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	testenv.Redis(t, ns)
+	testenv.MySQL(t, ns)
+	bin := filepath.Dir(testenv.Build(t, "enqueue", "worker"))
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--bin", bin, "--before", bin, "--modes", "parallel,reimport", "--rows", "300", "--repeat-every", "10",
+		"--runs", "1", "--redis", testenv.RedisURL(), "--prefix", ns}, &stdout, &stderr)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{
+		`2 × 300 rows \(270 distinct keys each\)`, `round 1  reimport@before +[0-9.]+ s`,
+		`reimport vs parallel: [0-9.]+× the time of a fresh import`, `reimport now vs before: [0-9.]+× the time`,
+	} {
+		if !regexp.MustCompile(want).MatchString(stdout.String()) {
+			t.Errorf("output lacks %s:\n%s", want, stdout.String())
+		}
+	}
+}
