@@ -26,12 +26,15 @@ func generate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var opt gen.Options
 	fs.BoolVar(&opt.BOM, "bom", false, "start each file with a UTF-8 byte-order mark")
 	fs.BoolVar(&opt.CRLF, "crlf", false, "end lines with CRLF")
-	fs.IntVar(&opt.RepeatEvery, "repeat-every", 0, "give every `N`th record the key of an earlier one (10 repeats 10% of keys); 0 repeats none")
+	fs.IntVar(&opt.RepeatEvery, "repeat-every", 0, "give every `N`th record (3 or more) the key of an earlier one: 10 repeats 10% of keys; 0 repeats none")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return &cli.UsageError{Msg: "one output folder expected"}
+	}
+	if opt.RepeatEvery != 0 && opt.RepeatEvery < 3 {
+		return &cli.UsageError{Msg: fmt.Sprintf("-repeat-every must be 0 or at least 3, got %d", opt.RepeatEvery)}
 	}
 	if *rows < 1 || *rows > 10_000_000 {
 		return &cli.UsageError{Msg: fmt.Sprintf("-rows must be from 1 to 10,000,000, got %d", *rows)}

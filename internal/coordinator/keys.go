@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"cmp"
+	"encoding/binary"
 	"hash/maphash"
 	"strings"
 
@@ -10,8 +11,8 @@ import (
 
 // seenFalsePositives is the Bloom filter's false positive rate: the share of first occurrences held back for the
 // second read. At this rate the filter's bits and the keys it holds back wrongly cost about the least memory
-// together: 11 bits a key, and one key in 200 held at about 30 bytes.
-const seenFalsePositives = 0.005
+// together: 9.6 bits a key, and one key in 100 held at about 25 bytes.
+const seenFalsePositives = 0.01
 
 // exactKeys is how many keys seenKeys holds exactly before it turns to a Bloom filter. A file of no more records
 // never has a row held back that is not a repeat, and the records read by then tell the filter's size.
@@ -26,8 +27,9 @@ type seenKeys struct {
 	exact  map[string]bool
 	bytes  int64 // the bytes of the records whose keys exact holds, roughly
 	layers []*bloom.BloomFilter
-	room   int // keys the newest layer takes before the next one starts
-	next   int // the size of the next layer
+	bits   []offHeap // each layer's bits
+	room   int       // keys the newest layer takes before the next one starts
+	next   int       // the size of the next layer
 	fp     float64
 }
 
@@ -67,76 +69,120 @@ func (s *seenKeys) testAndAdd(key string, recordBytes int) bool {
 
 func (s *seenKeys) add(key string) {
 	if s.room == 0 {
-		s.layers = append(s.layers, bloom.NewWithEstimates(uint(s.next), s.fp))
+		m, k := bloom.EstimateParameters(uint(s.next), s.fp)
+		bits := allocOffHeap(int(m+63) / 64 * 8)
+		s.bits = append(s.bits, bits)
+		s.layers = append(s.layers, bloom.FromWithM(bits.words(), m, k))
 		s.room, s.next = s.next, 2*s.next
 	}
 	s.layers[len(s.layers)-1].AddString(key)
 	s.room--
 }
 
-// heldKey is what the reading keeps of a key whose rows the first read held back. Lines fit 32 bits: a file of
-// more lines would take weeks to import.
-type heldKey struct {
-	held  int32 // the first line held back with the key
-	first int32 // the line of the key's first valid occurrence, once the second read has found it
+// free releases the filter's memory; the filter must not be used after.
+func (s *seenKeys) free() {
+	for _, b := range s.bits {
+		b.free()
+	}
+	s.layers, s.bits = nil, nil
 }
 
-// heldKeys is the set of keys the first read held back, each with its heldKey. A file's repeated keys may run to
+// heldKeys is the set of keys the first read held back, each with the first line held back with it and, once
+// the second read has found it, the line of its first valid occurrence. A file's repeated keys may run to
 // millions, and a Go map of strings would cost about 56 bytes a key, pointers the garbage collector follows
-// included. This keeps the keys end to end in one byte slice and finds them through an open-addressing table of
-// entry numbers: about 30 bytes a key of 10 bytes, and nothing for the collector to follow.
+// included. This keeps each entry in one byte slice, the two lines and then the key with its length, and finds
+// them through an open-addressing table of offsets: about 25 bytes a key of 10 bytes, and nothing for the
+// collector to follow. Both live outside the heap (offHeap). Lines fit 32 bits: a file of more lines would take
+// weeks to import.
 type heldKeys struct {
 	seed  maphash.Seed
-	arena []byte    // the entries' keys, end to end
-	ends  []uint32  // where each entry's key ends in arena
-	vals  []heldKey // each entry's value
-	slots []uint32  // 1 + an entry's number, or 0 where free; a power of two long, at most half full
+	mem   offHeap  // arena's memory, which it fills from the start
+	arena []byte   // the entries end to end: held line, first line (4 bytes each), key length (uvarint), key
+	table offHeap  // slots' memory
+	slots []uint32 // 1 + an entry's offset in arena, or 0 where free; a power of two long, at most 3/4 full
+	n     int      // entries
 }
+
+// A held entry is known by its offset in the arena.
+const (
+	heldAt  = 0
+	firstAt = 4
+	keyAt   = 8
+)
 
 func newHeldKeys() heldKeys { return heldKeys{seed: maphash.MakeSeed()} }
 
-func (h *heldKeys) len() int { return len(h.vals) }
+func (h *heldKeys) len() int { return h.n }
 
-// key is entry i's key.
-func (h *heldKeys) key(i int) []byte {
-	start := uint32(0)
-	if i > 0 {
-		start = h.ends[i-1]
-	}
-	return h.arena[start:h.ends[i]]
+// key is the key of the entry at off, and the offset just past it.
+func (h *heldKeys) key(off int) ([]byte, int) {
+	n, w := binary.Uvarint(h.arena[off+keyAt:])
+	start := off + keyAt + w
+	return h.arena[start : start+int(n)], start + int(n)
+}
+
+// held is the first line held back with the entry at off; first, the line of the key's first valid occurrence,
+// or 0 until it is found.
+func (h *heldKeys) held(off int) int  { return int(binary.LittleEndian.Uint32(h.arena[off+heldAt:])) }
+func (h *heldKeys) first(off int) int { return int(binary.LittleEndian.Uint32(h.arena[off+firstAt:])) }
+
+func (h *heldKeys) setFirst(off, line int) {
+	binary.LittleEndian.PutUint32(h.arena[off+firstAt:], uint32(line))
 }
 
 // slot returns where key is in slots, or the free slot where it would go.
 func (h *heldKeys) slot(key string) int {
 	mask := len(h.slots) - 1
 	for s := int(maphash.String(h.seed, key)) & mask; ; s = (s + 1) & mask {
-		if e := h.slots[s]; e == 0 || string(h.key(int(e-1))) == key {
+		e := h.slots[s]
+		if e == 0 {
+			return s
+		}
+		if k, _ := h.key(int(e - 1)); string(k) == key {
 			return s
 		}
 	}
 }
 
-// get returns key's value, which the caller may change, or nil when key is not held.
-func (h *heldKeys) get(key string) *heldKey {
-	if len(h.slots) == 0 {
-		return nil
+// get returns the offset of key's entry, or -1 when key is not held.
+func (h *heldKeys) get(key string) int {
+	if h.n == 0 {
+		return -1
 	}
-	if e := h.slots[h.slot(key)]; e != 0 {
-		return &h.vals[e-1]
-	}
-	return nil
+	return int(h.slots[h.slot(key)]) - 1
 }
 
-// add adds a key that get does not find.
-func (h *heldKeys) add(key string, v heldKey) {
-	if 2*(len(h.vals)+1) > len(h.slots) {
-		h.slots = make([]uint32, max(64, 2*len(h.slots)))
-		for i := range h.vals {
-			h.slots[h.slot(string(h.key(i)))] = uint32(i + 1)
+// add adds a key that get does not find, held back first on line.
+func (h *heldKeys) add(key string, line int) {
+	if 4*(h.n+1) > 3*len(h.slots) {
+		old := h.table
+		h.table = allocOffHeap(4 * max(1024, 2*len(h.slots)))
+		h.slots = h.table.uint32s()
+		for off := 0; off < len(h.arena); {
+			k, next := h.key(off)
+			h.slots[h.slot(string(k))] = uint32(off + 1)
+			off = next
 		}
+		old.free()
 	}
+	if need := len(h.arena) + keyAt + binary.MaxVarintLen64 + len(key); need > len(h.mem) {
+		old := h.mem
+		h.mem = allocOffHeap(max(64<<10, 2*len(h.mem), need))
+		h.arena = h.mem[:copy(h.mem, h.arena)]
+		old.free()
+	}
+	off := len(h.arena)
+	h.arena = binary.LittleEndian.AppendUint32(h.arena, uint32(line))
+	h.arena = binary.LittleEndian.AppendUint32(h.arena, 0)
+	h.arena = binary.AppendUvarint(h.arena, uint64(len(key)))
 	h.arena = append(h.arena, key...)
-	h.ends = append(h.ends, uint32(len(h.arena)))
-	h.vals = append(h.vals, v)
-	h.slots[h.slot(key)] = uint32(len(h.vals))
+	h.slots[h.slot(key)] = uint32(off + 1)
+	h.n++
+}
+
+// free releases the set's memory; the set must not be used after.
+func (h *heldKeys) free() {
+	h.mem.free()
+	h.table.free()
+	*h = heldKeys{}
 }

@@ -123,7 +123,13 @@ type fileRead struct {
 func readFile(ctx context.Context, cfg Config, k record.Kind, fd *feed, send sendFunc) (r *fileRead, fileErr, err error) {
 	r = &fileRead{kind: k, cfg: cfg, send: send, fd: fd, held: newHeldKeys(), batch: chunk{key: k.KeyIndex()}}
 	defer fd.read.Store(true)
-	defer func() { r.seen, r.held, r.batch = nil, heldKeys{}, chunk{} }() // the report needs only the counts
+	defer func() { // the report needs only the counts
+		if r.seen != nil {
+			r.seen.free()
+		}
+		r.held.free()
+		r.seen, r.batch = nil, chunk{}
+	}()
 	f, err := openFile(cfg, k)
 	if err != nil {
 		return r, err, nil
@@ -161,7 +167,9 @@ func (r *fileRead) read(ctx context.Context, f *os.File) (fileErr, err error) {
 	}
 
 	// The second read goes through the same open file, so a file replaced by another under the same name is not
-	// mixed with it. A file changed in place is caught by its checksum.
+	// mixed with it. A file changed in place is caught by its checksum. The filter's work is done.
+	r.seen.free()
+	r.seen = nil
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("cannot read the file again to settle its repeated keys: %w", err), nil
 	}
@@ -210,8 +218,8 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 		}
 		if r.seen.testAndAdd(key, size) {
 			r.heldRows++
-			if r.held.get(key) == nil {
-				r.held.add(key, heldKey{held: int32(row.Line)})
+			if r.held.get(key) < 0 {
+				r.held.add(key, row.Line)
 			}
 			continue
 		}
@@ -241,7 +249,7 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 			continue
 		}
 		h := r.held.get(rec.Fields[k.KeyIndex()])
-		if h == nil {
+		if h < 0 {
 			continue
 		}
 		// Only valid records count; the first read has rejected the others already. Validation depends on the
@@ -251,20 +259,21 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 			continue
 		}
 		key := row.Key(k)
-		if h.first != 0 || int32(row.Line) == h.held {
+		first, held := r.held.first(h), r.held.held(h)
+		if first != 0 || row.Line == held {
 			r.settled++ // a held row: every line of a held key from its first held one on was held
 		}
 		switch {
-		case h.first == 0 && int32(row.Line) == h.held:
+		case first == 0 && row.Line == held:
 			// The filter flagged a key it had not seen: this is the key's first occurrence, held back.
-			h.first = int32(row.Line)
+			r.held.setFirst(h, row.Line)
 			if err := r.add(ctx, row.Line, row.Fields); err != nil {
 				return nil, err
 			}
-		case h.first == 0:
-			h.first = int32(row.Line) // sent by the first read
+		case first == 0:
+			r.held.setFirst(h, row.Line) // sent by the first read
 		default:
-			if err := r.reject(&r.dups, k.Duplicate(k.FileName(), row.Line, row.LastLine, key, int(h.first))); err != nil {
+			if err := r.reject(&r.dups, k.Duplicate(k.FileName(), row.Line, row.LastLine, key, first)); err != nil {
 				return nil, err
 			}
 		}

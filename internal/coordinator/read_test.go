@@ -218,24 +218,35 @@ func TestChunkBounds(t *testing.T) {
 func TestHeldKeys(t *testing.T) {
 	t.Parallel()
 	h := newHeldKeys()
-	want := map[string]int32{}
+	defer h.free()
+	want := map[string]int{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 20000 {
 		key := fmt.Sprintf("K%d", rng.IntN(30000))
-		if _, ok := want[key]; ok != (h.get(key) != nil) {
+		if _, ok := want[key]; ok != (h.get(key) >= 0) {
 			t.Fatalf("key %s: in the map %t, found %t", key, ok, !ok)
 		}
 		if _, ok := want[key]; !ok {
-			want[key] = int32(i)
-			h.add(key, heldKey{held: int32(i)})
+			want[key] = i + 2
+			h.add(key, i+2)
 		}
 	}
 	for key, line := range want {
-		if v := h.get(key); v == nil || v.held != line {
-			t.Fatalf("get(%s) = %+v, want line %d", key, v, line)
+		off := h.get(key)
+		if off < 0 {
+			t.Fatalf("get(%s) finds nothing", key)
+		}
+		if h.held(off) != line || h.first(off) != 0 {
+			t.Fatalf("get(%s) = %d, holding %d and %d; want line %d and 0", key, off, h.held(off), h.first(off), line)
+		}
+		h.setFirst(off, line-1)
+	}
+	for key, line := range want {
+		if off := h.get(key); h.first(off) != line-1 || h.held(off) != line {
+			t.Fatalf("%s after setFirst: held %d, first %d; want %d and %d", key, h.held(off), h.first(off), line, line-1)
 		}
 	}
-	if h.len() != len(want) || h.get("K30000") != nil || h.get("") != nil {
+	if h.len() != len(want) || h.get("K30000") >= 0 || h.get("") >= 0 {
 		t.Errorf("%d keys held, want %d, and no other key found", h.len(), len(want))
 	}
 }

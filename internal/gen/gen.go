@@ -19,8 +19,9 @@ import (
 
 // Options shape the bytes of a file, and RepeatEvery its keys.
 type Options struct {
-	// RepeatEvery, when above 1, gives every RepeatEvery-th record the key of an earlier record, about half its
-	// number, so that a file of n records holds n - n/RepeatEvery distinct keys (Distinct).
+	// RepeatEvery, when 3 or more, gives every RepeatEvery-th record the key of an earlier record, about half its
+	// number, and a key no other repeat takes: a file of n records holds n - n/RepeatEvery distinct keys
+	// (Distinct), and n/RepeatEvery of them occur twice.
 	RepeatEvery int
 	// BOM starts the file with a UTF-8 byte-order mark, as spreadsheet exports do.
 	BOM bool
@@ -55,7 +56,7 @@ func writeFile(path string, k record.Kind, rows int, opt Options) error {
 
 // Distinct is how many distinct keys a file of rows records written with opt holds.
 func Distinct(rows int, opt Options) int {
-	if opt.RepeatEvery > 1 {
+	if opt.RepeatEvery > 2 {
 		return rows - rows/opt.RepeatEvery
 	}
 	return rows
@@ -83,10 +84,10 @@ func Write(w io.Writer, k record.Kind, rows int, opt Options) error {
 	fields := make([]string, len(k.Columns()))
 	for i := 1; i <= rows; i++ {
 		next(rng, i, fields)
-		if opt.RepeatEvery > 1 && i%opt.RepeatEvery == 0 {
+		if opt.RepeatEvery > 2 && i%opt.RepeatEvery == 0 {
 			j := i / 2
-			for j%opt.RepeatEvery == 0 { // a repeat itself: take the key it repeats, which is its own record's
-				j /= 2
+			if j%opt.RepeatEvery == 0 { // a repeat itself, whose own key no record holds: take its neighbour's
+				j--
 			}
 			fields[0] = fields[0][:1] + fmt.Sprintf("%08d", j)
 		}

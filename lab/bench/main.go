@@ -77,7 +77,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
 	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
 	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored) and mysqlimport")
-	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record the key of an earlier one (10 repeats 10% of keys); 0 repeats none")
+	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record (3 or more) the key of an earlier one: 10 repeats 10% of keys; 0 repeats none")
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
 	fs.StringVar(&o.before, "before", "", "folder holding an earlier version's binaries; each import mode also runs with them, in turn, as mode@before")
 	fs.StringVar(&o.redisURL, "redis", cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), cli.DefaultRedisURL), "Redis `URL`")
@@ -101,6 +101,9 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	}
 	if len(o.sizes) > 0 {
 		o.modes = "linear,parallel"
+	}
+	if o.gen.RepeatEvery != 0 && o.gen.RepeatEvery < 3 {
+		return &cli.UsageError{Msg: fmt.Sprintf("--repeat-every must be 0 or at least 3, got %d", o.gen.RepeatEvery)}
 	}
 	if o.rows < 1 || o.runs < 1 || o.concurrency < 1 || o.processes < 1 {
 		return &cli.UsageError{Msg: "--rows, --runs, --concurrency and --processes must be at least 1"}
