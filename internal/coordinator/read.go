@@ -187,31 +187,39 @@ func (r *fileRead) read(ctx context.Context, f *os.File) (fileErr, err error) {
 	return nil, nil
 }
 
-// firstRead validates every record, rejects the bad ones, sends the rows whose key the filter has not seen, and
-// holds back the others.
-func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
-	k := r.kind
+// eachRecord passes every record of rd to each, in file order, and then sends the rows gathered. pass names the
+// read in a read error's message.
+func (r *fileRead) eachRecord(ctx context.Context, rd *csvread.Reader, pass string, each func(csvread.Record) error) (fileErr, err error) {
 	for {
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil, r.flush(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("read error after line %d: %w", rd.Lines()+1, err), nil
+			return fmt.Errorf("read error after line %d%s: %w", rd.Lines()+1, pass, err), nil
 		}
-		if err := interrupted(ctx, rec.Line); err != nil {
+		// Sending looks at the context itself; this is for a read that sends nothing, as Check's, to stop soon
+		// after an interruption too.
+		if rec.Line%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err := each(rec); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// firstRead validates every record, rejects the bad ones, sends the rows whose key the filter has not seen, and
+// holds back the others.
+func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
+	return r.eachRecord(ctx, rd, "", func(rec csvread.Record) error {
 		r.counts.Read++
 		r.fd.rows.Add(1)
 		row, prob := r.validate(rec)
 		if prob != nil {
-			if err := r.reject(&r.problems, *prob); err != nil {
-				return nil, err
-			}
-			continue
+			return r.reject(&r.problems, *prob)
 		}
-		key := row.Key(k)
+		key := row.Key(r.kind)
 		size := len(row.Fields) // the commas and the line end
 		for _, f := range row.Fields {
 			size += len(f)
@@ -221,44 +229,30 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 			if r.held.get(key) < 0 {
 				r.held.add(key, row.Line)
 			}
-			continue
+			return nil
 		}
-		if err := r.add(ctx, row.Line, row.Fields); err != nil {
-			return nil, err
-		}
-	}
-	return nil, r.flush(ctx)
+		return r.add(ctx, row.Line, row.Fields)
+	})
 }
 
 // secondRead settles the held keys: the first valid line of each is the one stored, and every other line
 // repeats it.
 func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
 	k := r.kind
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read error after line %d, reading the file again to settle its repeated keys: %w", rd.Lines()+1, err), nil
-		}
-		if err := interrupted(ctx, rec.Line); err != nil {
-			return nil, err
-		}
+	return r.eachRecord(ctx, rd, ", reading the file again to settle its repeated keys", func(rec csvread.Record) error {
 		if rec.Err != nil || len(rec.Fields) <= k.KeyIndex() {
-			continue
+			return nil
 		}
 		h := r.held.get(rec.Fields[k.KeyIndex()])
 		if h < 0 {
-			continue
+			return nil
 		}
 		// Only valid records count; the first read has rejected the others already. Validation depends on the
 		// record alone, so it decides the same way both times.
 		row, prob := r.validate(rec)
 		if prob != nil {
-			continue
+			return nil
 		}
-		key := row.Key(k)
 		first, held := r.held.first(h), r.held.held(h)
 		if first != 0 || row.Line == held {
 			r.settled++ // a held row: every line of a held key from its first held one on was held
@@ -267,27 +261,13 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 		case first == 0 && row.Line == held:
 			// The filter flagged a key it had not seen: this is the key's first occurrence, held back.
 			r.held.setFirst(h, row.Line)
-			if err := r.add(ctx, row.Line, row.Fields); err != nil {
-				return nil, err
-			}
+			return r.add(ctx, row.Line, row.Fields)
 		case first == 0:
 			r.held.setFirst(h, row.Line) // sent by the first read
-		default:
-			if err := r.reject(&r.dups, k.Duplicate(k.FileName(), row.Line, row.LastLine, key, first)); err != nil {
-				return nil, err
-			}
+			return nil
 		}
-	}
-	return nil, r.flush(ctx)
-}
-
-// interrupted returns the context's error now and then, so that a read that sends nothing, as Check's, still
-// stops soon after an interruption; sending looks at the context itself.
-func interrupted(ctx context.Context, line int) error {
-	if line%4096 == 0 {
-		return ctx.Err()
-	}
-	return nil
+		return r.reject(&r.dups, k.Duplicate(k.FileName(), row.Line, row.LastLine, row.Key(k), first))
+	})
 }
 
 // validate turns a record into a row, or into the problem that rejects it.
