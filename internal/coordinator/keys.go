@@ -37,16 +37,19 @@ func newSeenKeys(size int64, fp float64) *seenKeys {
 	return &seenKeys{size: size, exact: map[string]bool{}, fp: cmp.Or(fp, seenFalsePositives)}
 }
 
-// testAndAdd reports whether key may have been added before, and adds it. recordBytes is about the size of the
-// key's record in the file.
-func (s *seenKeys) testAndAdd(key string, recordBytes int) bool {
+// testAndAdd reports whether key may have been added before, and adds it. fields are the key's record, whose
+// size tells the filter's while the keys are held exactly.
+func (s *seenKeys) testAndAdd(key string, fields []string) bool {
 	if s.exact != nil {
 		if s.exact[key] {
 			return true
 		}
 		if len(s.exact) < exactKeys {
 			s.exact[strings.Clone(key)] = true
-			s.bytes += int64(recordBytes)
+			s.bytes += int64(len(fields)) // the commas and the line end
+			for _, f := range fields {
+				s.bytes += int64(len(f))
+			}
 			return false
 		}
 		// The file is larger: size the filter for the records it holds at the average size so far, with a
@@ -58,7 +61,15 @@ func (s *seenKeys) testAndAdd(key string, recordBytes int) bool {
 			s.add(k)
 		}
 	}
-	for _, l := range s.layers {
+	for i, l := range s.layers {
+		if i == len(s.layers)-1 && s.room > 0 {
+			// The newest layer takes the key: one hashing serves the test and the adding.
+			if l.TestAndAddString(key) {
+				return true
+			}
+			s.room--
+			return false
+		}
 		if l.TestString(key) {
 			return true
 		}

@@ -18,7 +18,6 @@ type problemLog struct {
 	f   *os.File
 	w   *bufio.Writer
 	enc *gob.Encoder
-	n   int
 }
 
 // add appends a problem.
@@ -34,7 +33,6 @@ func (l *problemLog) add(p record.Problem) error {
 	if err := l.enc.Encode(p); err != nil {
 		return fmt.Errorf("coordinator: keep rejected rows: %w", err)
 	}
-	l.n++
 	return nil
 }
 

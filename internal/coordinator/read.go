@@ -34,8 +34,9 @@ type chunk struct {
 	firstLine int // the line of the chunk's first row, which names the task
 	key       int // the key's field in a row
 	data      []byte
-	ends      []int // where each row ends in data
-	unsorted  bool  // some row's key sorts before the row's before it
+	ends      []int  // where each row ends in data
+	unsorted  bool   // some row's key sorts before the row's before it
+	lastKey   [2]int // where the last row's key stands in data: offsets, since appending may move data
 }
 
 func (c *chunk) rows() int { return len(c.ends) }
@@ -49,16 +50,23 @@ func (c *chunk) row(i int) []byte {
 	return c.data[start:c.ends[i]]
 }
 
-// rowKey is a row's key as the row holds it, escaped. Escaping keeps keys apart and keeps their order
-// consistent, so it serves for sorting: a raw tab in a row only ever separates fields.
-func rowKey(row []byte, key int) []byte {
+// keySpan is where a row's key stands in the row, as the row holds it, escaped. Escaping keeps keys apart and
+// keeps their order consistent, so the escaped key serves for sorting: a raw tab in a row only ever separates
+// fields.
+func keySpan(row []byte, key int) (a, b int) {
 	for range key {
-		row = row[bytes.IndexByte(row, '\t')+1:]
+		a += bytes.IndexByte(row[a:], '\t') + 1
 	}
-	if i := bytes.IndexByte(row, '\t'); i >= 0 {
-		return row[:i]
+	if i := bytes.IndexByte(row[a:], '\t'); i >= 0 {
+		return a, a + i
 	}
-	return bytes.TrimSuffix(row, []byte{'\n'}) // the key is the row's last field
+	return a, len(row) - 1 // the key is the row's last field, before its newline
+}
+
+// rowKey is a row's key as the row holds it (keySpan).
+func rowKey(row []byte, key int) []byte {
+	a, b := keySpan(row, key)
+	return row[a:b]
 }
 
 // add appends one row.
@@ -66,11 +74,15 @@ func (c *chunk) add(line int, fields []string) {
 	if len(c.ends) == 0 {
 		c.firstLine = line
 	}
+	start := len(c.data)
 	c.data = repo.AppendRow(c.data, fields)
 	c.ends = append(c.ends, len(c.data))
-	if n := len(c.ends); n > 1 && bytes.Compare(rowKey(c.row(n-1), c.key), rowKey(c.row(n-2), c.key)) < 0 {
+	a, b := keySpan(c.data[start:], c.key)
+	a, b = start+a, start+b
+	if len(c.ends) > 1 && bytes.Compare(c.data[a:b], c.data[c.lastKey[0]:c.lastKey[1]]) < 0 {
 		c.unsorted = true
 	}
+	c.lastKey = [2]int{a, b}
 }
 
 // take returns the chunk's rows, in key order, and empties the chunk. Key order is the order in which the rows'
@@ -220,11 +232,7 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 			return r.reject(&r.problems, *prob)
 		}
 		key := row.Key(r.kind)
-		size := len(row.Fields) // the commas and the line end
-		for _, f := range row.Fields {
-			size += len(f)
-		}
-		if r.seen.testAndAdd(key, size) {
+		if r.seen.testAndAdd(key, row.Fields) {
 			r.heldRows++
 			if r.held.get(key) < 0 {
 				r.held.add(key, row.Line)
