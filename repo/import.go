@@ -155,10 +155,20 @@ func (d *DB) importOnce(ctx context.Context, t Task) (w Written, err error) {
 	return w, nil
 }
 
-// committed returns the counts an earlier delivery of the task recorded.
+// ErrNoTask means no delivery of a task has committed its rows.
+var ErrNoTask = errors.New("repo: no delivery of the task has committed")
+
+// Committed returns the counts an earlier delivery of the task recorded, marked redelivered, or ErrNoTask.
+func (d *DB) Committed(ctx context.Context, taskID string) (Written, error) {
+	return d.committed(ctx, taskID)
+}
+
 func (d *DB) committed(ctx context.Context, taskID string) (Written, error) {
 	w := Written{Redelivered: true}
 	err := d.db.QueryRowContext(ctx, "SELECT added, present FROM import_tasks WHERE task_id = ?", taskID).Scan(&w.Added, &w.Present)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Written{}, fmt.Errorf("%w: %s", ErrNoTask, taskID)
+	}
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: read task %s: %w", taskID, err)
 	}
@@ -234,12 +244,16 @@ func loadWarning(ctx context.Context, tx *sql.Tx, t Task, extra int) error {
 // AppendRow appends one row in LOAD DATA's default format, which ImportTask's Data holds: fields separated by
 // tabs, the row ended by a newline, and a backslash before each backslash, tab, newline, carriage return and NUL
 // inside a field.
-func AppendRow(b []byte, fields []string) []byte {
+func AppendRow(b []byte, fields [][]byte) []byte {
 	for i, f := range fields {
 		if i > 0 {
 			b = append(b, '\t')
 		}
-		b = appendEscaped(b, f)
+		if record.Plain(f) { // nothing to escape: the common case, copied whole
+			b = append(b, f...)
+		} else {
+			b = appendEscaped(b, f)
+		}
 	}
 	return append(b, '\n')
 }
@@ -247,7 +261,7 @@ func AppendRow(b []byte, fields []string) []byte {
 // escaped marks the bytes appendEscaped writes as a backslash sequence.
 var escaped = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0'}
 
-func appendEscaped(b []byte, s string) []byte {
+func appendEscaped(b, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		if e := escaped[s[i]]; e != 0 {

@@ -2,11 +2,12 @@
 // constructor per task. It is the contract between the enqueuer, which writes tasks, and the workers
 // (internal/worker), which run them.
 //
-// A payload is self-contained. A worker on another machine shares only Redis and MySQL with the enqueuer, so the
-// payload carries the identity of the database it is for, the run ID, the file name, the line of its first row
-// and the rows themselves, validated and ready for LOAD DATA (repo.AppendRow). A payload is untrusted input:
-// anything that can write to the queue can write one, so DecodeImportPayload bounds every field before a worker
-// acts on it.
+// A worker on another machine shares only Redis and MySQL with the enqueuer, so the payload carries the identity
+// of the database it is for, the run ID, the file name, the line of its first row, and the number and size of
+// its rows. The rows themselves, validated and ready for LOAD DATA (repo.AppendRow), wait in Redis beside the
+// task under a key made from the run and the task (internal/ledger), because asynq's scripts copy a large payload
+// several times inside Redis. A payload and its rows are untrusted input: anything that can write to Redis can
+// write them, so DecodeImportPayload and CheckRows bound every field before a worker acts on it.
 //
 // Tasks travel on one queue per database (QueueFor), so that a worker only ever receives tasks for the database
 // it writes to, even when staging and production share one Redis.
@@ -55,8 +56,9 @@ const (
 	MaxChunkBytes = 16 << 20
 	maxRunID      = 64 // import_runs.run_id is VARCHAR(64)
 	// PayloadFormat names the layout of ImportPayload. A worker refuses a payload of another format, such as one
-	// queued by an older enqueuer, with a message that says so, rather than reading it wrong.
-	PayloadFormat = 2
+	// queued by an older enqueuer, with a message that says so, rather than reading it wrong. Format 2 carried
+	// the rows inside the payload.
+	PayloadFormat = 3
 )
 
 // QueueFor is the queue that carries import tasks for the database whose identity is dbID (repo.DB.ID), on the
@@ -79,11 +81,9 @@ type ImportPayload struct {
 	// FirstLine is the line of File that the chunk's first row was read from; the header is line 1. It names
 	// the task, since no two tasks of a run start on the same line.
 	FirstLine int `json:"first_line"`
-	// Rows counts the rows of Data.
-	Rows int `json:"rows"`
-	// Data holds the rows in LOAD DATA's format, a line each (repo.AppendRow). It travels beside the JSON
-	// metadata, not inside it, so it is neither escaped nor base64-encoded.
-	Data []byte `json:"-"`
+	// Rows counts the task's rows, and Bytes their size in LOAD DATA's format, a line each (repo.AppendRow).
+	Rows  int `json:"rows"`
+	Bytes int `json:"bytes"`
 }
 
 // TaskID is the asynq task ID of a chunk: the same chunk of the same run always gets the same ID, which makes
@@ -92,31 +92,13 @@ func (p ImportPayload) TaskID(k record.Kind) string {
 	return p.RunID + ":" + k.String() + ":" + strconv.Itoa(p.FirstLine)
 }
 
-// encode lays out the payload as the rows, each ending with a newline, then one line of JSON metadata without a
-// newline. JSON never contains a raw newline, so the last newline ends the rows. The metadata goes last so that it
-// can be appended to the rows in their own buffer, whose spare capacity the enqueuer reserves: a chunk of a few
-// megabytes is then not copied to make its payload.
-func (p ImportPayload) encode() ([]byte, error) {
-	meta, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	return append(p.Data, meta...), nil
-}
-
 // DecodeImportPayload reads a payload of kind k written by one of the constructors, and checks every field
 // against the bounds the enqueuer keeps, so that no field can make a worker allocate or loop without limit.
 func DecodeImportPayload(k record.Kind, b []byte) (ImportPayload, error) {
-	i := bytes.LastIndexByte(b, '\n')
-	if i < 0 {
-		return ImportPayload{}, errors.New("tasks: payload has no rows before its metadata")
-	}
-	data, meta := b[:i+1], b[i+1:]
 	var p ImportPayload
-	if err := json.Unmarshal(meta, &p); err != nil {
-		return ImportPayload{}, fmt.Errorf("tasks: payload metadata: %w", err)
+	if err := json.Unmarshal(b, &p); err != nil {
+		return ImportPayload{}, fmt.Errorf("tasks: payload: %w", err)
 	}
-	p.Data = data
 	if err := p.check(k); err != nil {
 		return ImportPayload{}, fmt.Errorf("tasks: payload refused: %w", err)
 	}
@@ -138,13 +120,21 @@ func (p ImportPayload) check(k record.Kind) error {
 		return fmt.Errorf("first line %d: the header is line 1, so records start on line 2 or later", p.FirstLine)
 	case p.Rows < 1 || p.Rows > MaxChunkRecords:
 		return fmt.Errorf("%d rows: a task holds 1 to %d", p.Rows, MaxChunkRecords)
-	case len(p.Data) > MaxChunkBytes:
-		return fmt.Errorf("%d bytes of rows: a task holds at most %d", len(p.Data), MaxChunkBytes)
-	case bytes.Count(p.Data, []byte{'\n'}) != p.Rows:
-		// Each row ends with a newline, which a field holds only escaped, and DecodeImportPayload cuts the data
-		// after its last newline; a field count that is off is caught by the load, which refuses any warning but
-		// a present key's.
-		return fmt.Errorf("its data is not %d rows, a line each", p.Rows)
+	case p.Bytes < 2*p.Rows || p.Bytes > MaxChunkBytes:
+		return fmt.Errorf("%d bytes of rows: a task of %d rows holds %d to %d", p.Bytes, p.Rows, 2*p.Rows, MaxChunkBytes)
+	}
+	return nil
+}
+
+// CheckRows checks a task's rows against its payload: as many bytes and as many lines as it says, each row ending
+// with a newline, which a field holds only escaped. A field count that is off is caught by the load, which
+// refuses any warning but a present key's.
+func (p ImportPayload) CheckRows(data []byte) error {
+	switch {
+	case len(data) != p.Bytes:
+		return fmt.Errorf("tasks: the rows of %s are %d bytes, and its payload says %d", p.File, len(data), p.Bytes)
+	case len(data) > 0 && data[len(data)-1] != '\n', bytes.Count(data, []byte{'\n'}) != p.Rows:
+		return fmt.Errorf("tasks: the rows of %s are not %d lines", p.File, p.Rows)
 	}
 	return nil
 }
@@ -159,8 +149,7 @@ func NewProductImportTask(p ImportPayload, opts ...asynq.Option) (*asynq.Task, e
 	return newImportTask(record.Products, p, opts)
 }
 
-// NewImportTask returns the import task for a chunk of the given kind, through that kind's constructor. Like the
-// constructors, it may write the payload's metadata into the spare capacity of p.Data.
+// NewImportTask returns the import task for a chunk of the given kind, through that kind's constructor.
 func NewImportTask(k record.Kind, p ImportPayload, opts ...asynq.Option) (*asynq.Task, error) {
 	switch k {
 	case record.Customers:
@@ -173,7 +162,7 @@ func NewImportTask(k record.Kind, p ImportPayload, opts ...asynq.Option) (*asynq
 
 func newImportTask(k record.Kind, p ImportPayload, opts []asynq.Option) (*asynq.Task, error) {
 	p.Format = PayloadFormat
-	b, err := p.encode()
+	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: encode payload: %w", err)
 	}

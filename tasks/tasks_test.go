@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -12,8 +13,7 @@ import (
 func TestPayloadRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, k := range record.Kinds {
-		p := ImportPayload{Format: PayloadFormat, DB: "db1", RunID: "run1", RunNo: 7, File: k.FileName(), FirstLine: 1002, Rows: 2,
-			Data: []byte("P1\ta\\nb\toffice\t1\nP2\tc\toffice\t0\n")}
+		p := ImportPayload{Format: PayloadFormat, DB: "db1", RunID: "run1", RunNo: 7, File: k.FileName(), FirstLine: 1002, Rows: 2, Bytes: 34}
 		task, err := NewImportTask(k, p)
 		if err != nil {
 			t.Fatal(err)
@@ -37,34 +37,47 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}
 }
 
-// TestPayloadBounds: a payload is untrusted input. Each field out of bounds is refused with its reason, before a
-// worker allocates anything for it.
+// TestPayloadBounds: a payload and its rows are untrusted input. Each field out of bounds is refused with its
+// reason, before a worker allocates anything for it, and rows that do not match their payload are refused.
 func TestPayloadBounds(t *testing.T) {
 	t.Parallel()
-	good := `{"format":2,"db":"d","run_id":"r","run_no":1,"file":"customers.csv","first_line":2,"rows":1}`
+	good := `{"format":3,"db":"d","run_id":"r","run_no":1,"file":"customers.csv","first_line":2,"rows":1,"bytes":13}`
 	row := "C1\ta\tb\tc\td\te\n"
-	if _, err := DecodeImportPayload(record.Customers, []byte(row+good)); err != nil {
+	p, err := DecodeImportPayload(record.Customers, []byte(good))
+	if err != nil {
 		t.Fatalf("the good payload is refused: %v", err)
 	}
+	if err := p.CheckRows([]byte(row)); err != nil {
+		t.Fatalf("the good rows are refused: %v", err)
+	}
 	for _, tc := range []struct{ payload, want string }{
-		{"", "no rows before its metadata"},
-		{"\nnot json", "payload metadata"},
-		{row + strings.Replace(good, `"format":2`, `"format":1`, 1), "queued by another version of enqueue"},
-		{row + strings.Replace(good, `"db":"d",`, "", 1), "names no database"},
-		{row + strings.Replace(good, `"run_id":"r"`, `"run_id":"`+strings.Repeat("r", 65)+`"`, 1), "run ID of 1 to 64 bytes"},
-		{row + strings.Replace(good, `"run_no":1`, `"run_no":0`, 1), "run number"},
-		{row + strings.Replace(good, "customers.csv", "../../etc/passwd", 1), "imports customers.csv, not ../../etc/passwd"},
-		{row + strings.Replace(good, `"first_line":2`, `"first_line":-5`, 1), "first line -5"},
-		{row + strings.Replace(good, `"rows":1`, `"rows":2147483647`, 1), "2147483647 rows: a task holds 1 to 100000"},
-		{row + strings.Replace(good, `"rows":1`, `"rows":0`, 1), "0 rows"},
-		{strings.Repeat("x", MaxChunkBytes) + "\n" + good, "bytes of rows: a task holds at most"},
-		// The data must hold as many rows as the payload claims, each ended by a newline.
-		{row + strings.Replace(good, `"rows":1`, `"rows":2`, 1), "its data is not 2 rows"},
-		{row + row + good, "its data is not 1 rows"},
+		{"", "payload"},
+		{"not json", "payload"},
+		{strings.Replace(good, `"format":3`, `"format":2`, 1), "queued by another version of enqueue"},
+		{strings.Replace(good, `"db":"d",`, "", 1), "names no database"},
+		{strings.Replace(good, `"run_id":"r"`, `"run_id":"`+strings.Repeat("r", 65)+`"`, 1), "run ID of 1 to 64 bytes"},
+		{strings.Replace(good, `"run_no":1`, `"run_no":0`, 1), "run number"},
+		{strings.Replace(good, "customers.csv", "../../etc/passwd", 1), "imports customers.csv, not ../../etc/passwd"},
+		{strings.Replace(good, `"first_line":2`, `"first_line":-5`, 1), "first line -5"},
+		{strings.Replace(good, `"rows":1`, `"rows":2147483647`, 1), "2147483647 rows: a task holds 1 to 100000"},
+		{strings.Replace(good, `"rows":1`, `"rows":0`, 1), "0 rows"},
+		{strings.Replace(good, `"bytes":13`, fmt.Sprintf(`"bytes":%d`, MaxChunkBytes+1), 1), "bytes of rows: a task of 1 rows holds 2 to"},
+		{strings.Replace(good, `"bytes":13`, `"bytes":1`, 1), "1 bytes of rows"},
 	} {
 		_, err := DecodeImportPayload(record.Customers, []byte(tc.payload))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DecodeImportPayload(%.80q) = %v, want an error containing %q", tc.payload, err, tc.want)
+		}
+	}
+	// The rows must be as long as the payload says, and hold as many rows, each ended by a newline.
+	for _, tc := range []struct{ rows, want string }{
+		{row[:12] + "x", "are not 1 lines"},
+		{row + row, "are 26 bytes, and its payload says 13"},
+		{"C1\ta\nb\tc\tddd\n", "are not 1 lines"},
+		{"", "are 0 bytes"},
+	} {
+		if err := p.CheckRows([]byte(tc.rows)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckRows(%q) = %v, want an error containing %q", tc.rows, err, tc.want)
 		}
 	}
 	if _, err := KindOf("import:orders"); err == nil {

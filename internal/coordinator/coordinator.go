@@ -329,7 +329,7 @@ func startRun(ctx context.Context, d Deps, runID string, keep time.Duration) (ui
 // among the MaxQueued tasks that may be queued at once.
 func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct{}, sent *taskIDs) sendFunc {
 	return func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error {
-		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Data: data}
+		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data)}
 		t, err := tasks.NewImportTask(k, p)
 		if err != nil {
 			return err
@@ -338,6 +338,10 @@ func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct
 		case queued <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		// The rows go first, so that a worker finds them once it has the task.
+		if err := d.Ledger.PutRows(ctx, cfg.RunID, p.TaskID(k), data); err != nil {
+			return err
 		}
 		_, err = d.Client.EnqueueContext(ctx, t, asynq.Queue(queue))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {

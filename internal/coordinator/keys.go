@@ -1,10 +1,10 @@
 package coordinator
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"hash/maphash"
-	"strings"
 
 	"github.com/bits-and-blooms/bloom/v3"
 )
@@ -39,13 +39,13 @@ func newSeenKeys(size int64, fp float64) *seenKeys {
 
 // testAndAdd reports whether key may have been added before, and adds it. fields are the key's record, whose
 // size tells the filter's while the keys are held exactly.
-func (s *seenKeys) testAndAdd(key string, fields []string) bool {
+func (s *seenKeys) testAndAdd(key []byte, fields [][]byte) bool {
 	if s.exact != nil {
-		if s.exact[key] {
+		if s.exact[string(key)] {
 			return true
 		}
 		if len(s.exact) < exactKeys {
-			s.exact[strings.Clone(key)] = true
+			s.exact[string(key)] = true
 			s.bytes += int64(len(fields)) // the commas and the line end
 			for _, f := range fields {
 				s.bytes += int64(len(f))
@@ -58,19 +58,19 @@ func (s *seenKeys) testAndAdd(key string, fields []string) bool {
 		exact := s.exact
 		s.exact = nil
 		for k := range exact {
-			s.add(k)
+			s.add([]byte(k))
 		}
 	}
 	for i, l := range s.layers {
 		if i == len(s.layers)-1 && s.room > 0 {
 			// The newest layer takes the key: one hashing serves the test and the adding.
-			if l.TestAndAddString(key) {
+			if l.TestAndAdd(key) {
 				return true
 			}
 			s.room--
 			return false
 		}
-		if l.TestString(key) {
+		if l.Test(key) {
 			return true
 		}
 	}
@@ -78,7 +78,7 @@ func (s *seenKeys) testAndAdd(key string, fields []string) bool {
 	return false
 }
 
-func (s *seenKeys) add(key string) {
+func (s *seenKeys) add(key []byte) {
 	if s.room == 0 {
 		m, k := bloom.EstimateParameters(uint(s.next), s.fp)
 		bits := allocOffHeap(int(m+63) / 64 * 8)
@@ -86,7 +86,7 @@ func (s *seenKeys) add(key string) {
 		s.layers = append(s.layers, bloom.FromWithM(bits.words(), m, k))
 		s.room, s.next = s.next, 2*s.next
 	}
-	s.layers[len(s.layers)-1].AddString(key)
+	s.layers[len(s.layers)-1].Add(key)
 	s.room--
 }
 
@@ -142,21 +142,21 @@ func (h *heldKeys) setFirst(off, line int) {
 }
 
 // slot returns where key is in slots, or the free slot where it would go.
-func (h *heldKeys) slot(key string) int {
+func (h *heldKeys) slot(key []byte) int {
 	mask := len(h.slots) - 1
-	for s := int(maphash.String(h.seed, key)) & mask; ; s = (s + 1) & mask {
+	for s := int(maphash.Bytes(h.seed, key)) & mask; ; s = (s + 1) & mask {
 		e := h.slots[s]
 		if e == 0 {
 			return s
 		}
-		if k, _ := h.key(int(e - 1)); string(k) == key {
+		if k, _ := h.key(int(e - 1)); bytes.Equal(k, key) {
 			return s
 		}
 	}
 }
 
 // get returns the offset of key's entry, or -1 when key is not held.
-func (h *heldKeys) get(key string) int {
+func (h *heldKeys) get(key []byte) int {
 	if h.n == 0 {
 		return -1
 	}
@@ -164,14 +164,14 @@ func (h *heldKeys) get(key string) int {
 }
 
 // add adds a key that get does not find, held back first on line.
-func (h *heldKeys) add(key string, line int) {
+func (h *heldKeys) add(key []byte, line int) {
 	if 4*(h.n+1) > 3*len(h.slots) {
 		old := h.table
 		h.table = allocOffHeap(4 * max(1024, 2*len(h.slots)))
 		h.slots = h.table.uint32s()
 		for off := 0; off < len(h.arena); {
 			k, next := h.key(off)
-			h.slots[h.slot(string(k))] = uint32(off + 1)
+			h.slots[h.slot(k)] = uint32(off + 1)
 			off = next
 		}
 		old.free()

@@ -70,7 +70,7 @@ func rowKey(row []byte, key int) []byte {
 }
 
 // add appends one row.
-func (c *chunk) add(line int, fields []string) {
+func (c *chunk) add(line int, fields [][]byte) {
 	if len(c.ends) == 0 {
 		c.firstLine = line
 	}
@@ -227,19 +227,18 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 	return r.eachRecord(ctx, rd, "", func(rec csvread.Record) error {
 		r.counts.Read++
 		r.fd.rows.Add(1)
-		row, prob := r.validate(rec)
-		if prob != nil {
+		if prob := r.validate(rec); prob != nil {
 			return r.reject(&r.problems, *prob)
 		}
-		key := row.Key(r.kind)
-		if r.seen.testAndAdd(key, row.Fields) {
+		key := rec.Fields[r.kind.KeyIndex()]
+		if r.seen.testAndAdd(key, rec.Fields) {
 			r.heldRows++
 			if r.held.get(key) < 0 {
-				r.held.add(key, row.Line)
+				r.held.add(key, rec.Line)
 			}
 			return nil
 		}
-		return r.add(ctx, row.Line, row.Fields)
+		return r.add(ctx, rec.Line, rec.Fields)
 	})
 }
 
@@ -257,31 +256,30 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 		}
 		// Only valid records count; the first read has rejected the others already. Validation depends on the
 		// record alone, so it decides the same way both times.
-		row, prob := r.validate(rec)
-		if prob != nil {
+		if r.validate(rec) != nil {
 			return nil
 		}
 		first, held := r.held.first(h), r.held.held(h)
-		if first != 0 || row.Line == held {
+		if first != 0 || rec.Line == held {
 			r.settled++ // a held row: every line of a held key from its first held one on was held
 		}
 		switch {
-		case first == 0 && row.Line == held:
+		case first == 0 && rec.Line == held:
 			// The filter flagged a key it had not seen: this is the key's first occurrence, held back.
-			r.held.setFirst(h, row.Line)
-			return r.add(ctx, row.Line, row.Fields)
+			r.held.setFirst(h, rec.Line)
+			return r.add(ctx, rec.Line, rec.Fields)
 		case first == 0:
-			r.held.setFirst(h, row.Line) // sent by the first read
+			r.held.setFirst(h, rec.Line) // sent by the first read
 			return nil
 		}
-		return r.reject(&r.dups, k.Duplicate(k.FileName(), row.Line, row.LastLine, row.Key(k), first))
+		return r.reject(&r.dups, k.Duplicate(k.FileName(), rec.Line, rec.LastLine, string(rec.Fields[k.KeyIndex()]), first))
 	})
 }
 
-// validate turns a record into a row, or into the problem that rejects it.
-func (r *fileRead) validate(rec csvread.Record) (record.Row, *record.Problem) {
+// validate returns the problem that rejects a record, or nil for a row to store.
+func (r *fileRead) validate(rec csvread.Record) *record.Problem {
 	if rec.Err != nil {
-		return record.Row{}, &record.Problem{File: r.kind.FileName(), Line: rec.Line, LastLine: rec.LastLine, Reason: rec.Err.Error()}
+		return &record.Problem{File: r.kind.FileName(), Line: rec.Line, LastLine: rec.LastLine, Reason: rec.Err.Error()}
 	}
 	return r.kind.Validate(r.kind.FileName(), rec.Line, rec.LastLine, rec.Fields)
 }
@@ -294,7 +292,7 @@ func (r *fileRead) reject(log *problemLog, p record.Problem) error {
 }
 
 // add gathers one row, sending the chunk first when the row would take it past its bounds.
-func (r *fileRead) add(ctx context.Context, line int, fields []string) error {
+func (r *fileRead) add(ctx context.Context, line int, fields [][]byte) error {
 	before := len(r.batch.data)
 	r.batch.add(line, fields)
 	if n := r.batch.rows(); n > 1 && len(r.batch.data) > r.cfg.ChunkBytes {

@@ -223,16 +223,16 @@ func TestHeldKeys(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 20000 {
 		key := fmt.Sprintf("K%d", rng.IntN(30000))
-		if _, ok := want[key]; ok != (h.get(key) >= 0) {
+		if _, ok := want[key]; ok != (h.get([]byte(key)) >= 0) {
 			t.Fatalf("key %s: in the map %t, found %t", key, ok, !ok)
 		}
 		if _, ok := want[key]; !ok {
 			want[key] = i + 2
-			h.add(key, i+2)
+			h.add([]byte(key), i+2)
 		}
 	}
 	for key, line := range want {
-		off := h.get(key)
+		off := h.get([]byte(key))
 		if off < 0 {
 			t.Fatalf("get(%s) finds nothing", key)
 		}
@@ -242,11 +242,11 @@ func TestHeldKeys(t *testing.T) {
 		h.setFirst(off, line-1)
 	}
 	for key, line := range want {
-		if off := h.get(key); h.first(off) != line-1 || h.held(off) != line {
+		if off := h.get([]byte(key)); h.first(off) != line-1 || h.held(off) != line {
 			t.Fatalf("%s after setFirst: held %d, first %d; want %d and %d", key, h.held(off), h.first(off), line, line-1)
 		}
 	}
-	if h.len() != len(want) || h.get("K30000") >= 0 || h.get("") >= 0 {
+	if h.len() != len(want) || h.get([]byte("K30000")) >= 0 || h.get(nil) >= 0 {
 		t.Errorf("%d keys held, want %d, and no other key found", h.len(), len(want))
 	}
 }

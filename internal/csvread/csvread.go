@@ -14,9 +14,11 @@ package csvread
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 )
 
 // MaxRecordBytes bounds one record, quotes and line ends included. The longest valid record of either kind is six
@@ -35,8 +37,22 @@ type Record struct {
 	// Line and LastLine are the first and last lines the record covers; they differ when a quoted field spans
 	// lines.
 	Line, LastLine int
-	Fields         []string
-	Err            error
+	// Fields are views of the reader's buffer, valid until the next call of Next: a record costs no allocation.
+	// Copy what must outlive it (Strings).
+	Fields [][]byte
+	Err    error
+}
+
+// Strings returns a copy of the record's fields.
+func (r Record) Strings() []string {
+	if r.Fields == nil {
+		return nil
+	}
+	s := make([]string, len(r.Fields))
+	for i, f := range r.Fields {
+		s[i] = string(f)
+	}
+	return s
 }
 
 // span is one field of a parsed record: w[a:b], which holds doubled quotes when dq is set.
@@ -61,7 +77,9 @@ type scanner struct {
 	spans  []span
 }
 
-const readSize = 256 << 10
+// readSize is how much the scanner reads at a time. Each time fewer than MaxRecordBytes are left unread in the
+// buffer, they move to its start; reading a megabyte at a time keeps that copying to a few percent of the stream.
+const readSize = 1 << 20
 
 func newScanner(r io.Reader, line int) *scanner {
 	return &scanner{r: r, line: line, buf: make([]byte, 0, readSize)}
@@ -104,6 +122,13 @@ func (s *scanner) consume(n int) {
 	b := s.buf[s.start : s.start+n]
 	s.line += bytes.Count(b, []byte{'\n'})
 	s.last, s.read = b[n-1], true
+	s.start += n
+}
+
+// consumeLines is consume for n bytes known to hold newlines line ends.
+func (s *scanner) consumeLines(n, newlines int) {
+	s.line += newlines
+	s.last, s.read = s.buf[s.start+n-1], true
 	s.start += n
 }
 
@@ -157,9 +182,16 @@ func (s *scanner) next() (raw, error) {
 	eol := bytes.IndexByte(win, '\n')
 	if end > 0 {
 		b := win[:end]
-		last := line + bytes.Count(b[:end-1], []byte{'\n'})
+		last := line
+		if end > eol+1 { // the record goes on past its first line, or the stream ends without a line end
+			last += bytes.Count(b[:end-1], []byte{'\n'})
+		}
 		if last == line || s.fields == 0 || len(s.spans) == s.fields {
-			s.consume(end)
+			newlines := last - line
+			if b[end-1] == '\n' {
+				newlines++
+			}
+			s.consumeLines(end, newlines)
 			return raw{line: line, lastLine: last, b: b, spans: s.spans}, nil
 		}
 		// A record over several lines with the wrong number of fields is more likely a stray quote than a
@@ -252,9 +284,7 @@ func parse(w []byte, atEOF bool, spans []span) (_ []span, end, failAt int, why s
 			return spans, 0, i, `extraneous or missing " in quoted field`
 		}
 		a := i
-		for i < len(w) && w[i] != ',' && w[i] != '\n' && w[i] != '"' {
-			i++
-		}
+		i += indexStop(w[i:])
 		switch {
 		case i < len(w) && w[i] == '"':
 			return spans, 0, i, `bare " in non-quoted field`
@@ -278,19 +308,49 @@ func parse(w []byte, atEOF bool, spans []span) (_ []span, end, failAt int, why s
 	}
 }
 
-// strings turns a record's spans into its fields: one string for the record, which unquoted fields share, and one
-// more for each field with doubled quotes.
-func (r raw) strings() []string {
-	all := string(r.b)
-	fields := make([]string, len(r.spans))
-	for i, sp := range r.spans {
-		f := all[sp.a:sp.b]
-		if sp.dq {
-			f = string(bytes.ReplaceAll(r.b[sp.a:sp.b], []byte(`""`), []byte(`"`)))
+// indexStop returns the index of the first comma, newline or double quote in w, or len(w): where an unquoted
+// field ends. It looks at eight bytes at a time; a byte of x^c is zero where x holds c, and the lowest byte
+// flagged by the zero-byte test is exact, since a borrow only runs upwards from a zero byte.
+func indexStop(w []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(w); i += 8 {
+		x := binary.LittleEndian.Uint64(w[i:])
+		c, n, q := x^(ones*','), x^(ones*'\n'), x^(ones*'"')
+		if m := ((c-ones)&^c | (n-ones)&^n | (q-ones)&^q) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
 		}
-		fields[i] = f
 	}
-	return fields
+	for ; i < len(w); i++ {
+		if c := w[i]; c == ',' || c == '\n' || c == '"' {
+			return i
+		}
+	}
+	return i
+}
+
+// fields appends a record's fields to dst as views of its bytes. A field with doubled quotes is undoubled into
+// scratch, which must have room for the record's bytes, so that appending never moves what an earlier field
+// points to.
+func (r raw) fields(dst [][]byte, scratch []byte) [][]byte {
+	for _, sp := range r.spans {
+		f := r.b[sp.a:sp.b]
+		if sp.dq {
+			start := len(scratch)
+			for len(f) > 0 {
+				i := bytes.IndexByte(f, '"')
+				if i < 0 {
+					scratch = append(scratch, f...)
+					break
+				}
+				scratch = append(scratch, f[:i+1]...) // the first quote of a pair stays, the second goes
+				f = f[i+2:]
+			}
+			f = scratch[start:]
+		}
+		dst = append(dst, f)
+	}
+	return dst
 }
 
 // Reader reads a CSV stream's header, then its records one at a time with their line numbers.
@@ -298,6 +358,9 @@ type Reader struct {
 	sc     *scanner
 	header []string
 	first  int // the first line after the header
+	// fields and scratch hold the last record's fields and undoubled quotes, reused by the next.
+	fields  [][]byte
+	scratch []byte
 }
 
 // NewReader reads the header of r, dropping a leading byte-order mark. fields is the number of fields a record
@@ -319,7 +382,7 @@ func NewReader(r io.Reader, fields int) (*Reader, error) {
 	case h.bad != "":
 		return nil, fmt.Errorf("cannot read the header: %s", h.bad)
 	}
-	rd := &Reader{sc: sc, header: h.strings(), first: sc.line}
+	rd := &Reader{sc: sc, header: Record{Fields: h.fields(nil, make([]byte, 0, len(h.b)))}.Strings(), first: sc.line}
 	sc.fields = fields
 	sc.read, sc.blank = false, 0 // Lines and Blank count what follows the header
 	return rd, nil
@@ -344,8 +407,12 @@ func (r *Reader) Next() (Record, error) {
 	rec := Record{Line: raw.line, LastLine: raw.lastLine}
 	if raw.bad != "" {
 		rec.Err = errors.New(raw.bad)
-	} else {
-		rec.Fields = raw.strings()
+		return rec, nil
 	}
+	if cap(r.scratch) < len(raw.b) {
+		r.scratch = make([]byte, 0, max(len(raw.b), 4<<10))
+	}
+	r.fields = raw.fields(r.fields[:0], r.scratch[:0])
+	rec.Fields = r.fields
 	return rec, nil
 }

@@ -36,7 +36,7 @@ func read(t *testing.T, r io.Reader, fields int) ([]got, *Reader) {
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
-		g := got{Line: rec.Line, Last: rec.LastLine, Fields: rec.Fields}
+		g := got{Line: rec.Line, Last: rec.LastLine, Fields: rec.Strings()}
 		if rec.Err != nil {
 			g.Bad = rec.Err.Error()
 		}
@@ -325,6 +325,37 @@ func BenchmarkRead(b *testing.B) {
 		for {
 			if _, err := r.Next(); err != nil {
 				break
+			}
+		}
+	}
+}
+
+// TestIndexStop holds indexStop to a byte-at-a-time search, with every byte value at every position of inputs of
+// 1 to 24 bytes, alone and before a later stop byte.
+func TestIndexStop(t *testing.T) {
+	t.Parallel()
+	slow := func(w []byte) int {
+		for i, c := range w {
+			if c == ',' || c == '\n' || c == '"' {
+				return i
+			}
+		}
+		return len(w)
+	}
+	for n := 1; n <= 24; n++ {
+		for pos := range n {
+			for c := range 256 {
+				for _, later := range []byte{'a', ',', '"', '\n'} {
+					w := bytes.Repeat([]byte{0xff}, n)
+					w[pos] = byte(c)
+					w[n-1] = later
+					if pos == n-1 {
+						w[pos] = byte(c)
+					}
+					if got, want := indexStop(w), slow(w); got != want {
+						t.Fatalf("indexStop(%q) = %d, want %d", w, got, want)
+					}
+				}
 			}
 		}
 	}

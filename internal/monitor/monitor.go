@@ -36,8 +36,8 @@ func New(opt *redis.Options, readOnly bool) *Handler {
 
 var _ http.Handler = (*Handler)(nil)
 
-// FormatPayload shows an import task as its chunk's metadata and the size of its CSV. asynqmon's default would put
-// the whole chunk, about 2 MB at 20,000 rows, into every task list the browser loads.
+// FormatPayload shows an import task as one line a person reads: its file, rows, first line and run, rather than
+// asynqmon's default, the payload's JSON.
 func FormatPayload(taskType string, payload []byte) string {
 	k, err := tasks.KindOf(taskType)
 	if err != nil {
@@ -47,7 +47,7 @@ func FormatPayload(taskType string, payload []byte) string {
 	if err != nil {
 		return fmt.Sprintf("unreadable payload of %d bytes: %v", len(payload), err)
 	}
-	return fmt.Sprintf("%s: %d rows from line %d, run %s (%d bytes of rows not shown)", p.File, p.Rows, p.FirstLine, p.RunID, len(p.Data))
+	return fmt.Sprintf("%s: %d rows from line %d, run %s (%d bytes of rows, kept beside the task)", p.File, p.Rows, p.FirstLine, p.RunID, p.Bytes)
 }
 
 // Guard returns h behind two checks that keep other web sites away from the monitor, whose API pauses queues and

@@ -5,6 +5,8 @@
 package record
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -37,7 +39,8 @@ type Column struct {
 // MaxUint is the largest value an INT UNSIGNED column holds.
 const MaxUint = 1<<32 - 1
 
-var columns = map[Kind][]Column{
+// columns is indexed by Kind; validation asks for a kind's columns for every record.
+var columns = [...][]Column{
 	Customers: {
 		{Name: "user_id", MaxChars: 64, Key: true},
 		{Name: "name", MaxChars: 255},
@@ -66,13 +69,26 @@ func (k Kind) String() string {
 }
 
 // FileName is the file a run reads for this kind inside its data folder.
-func (k Kind) FileName() string { return k.String() + ".csv" }
+func (k Kind) FileName() string {
+	switch k {
+	case Customers:
+		return "customers.csv"
+	case Products:
+		return "products.csv"
+	}
+	return k.String() + ".csv"
+}
 
 // Table is the MySQL table the kind is stored in.
 func (k Kind) Table() string { return k.String() }
 
 // Columns returns the kind's columns in CSV (and table) order. The caller must not modify the slice.
-func (k Kind) Columns() []Column { return columns[k] }
+func (k Kind) Columns() []Column {
+	if k < 0 || int(k) >= len(columns) {
+		return nil
+	}
+	return columns[k]
+}
 
 // Header returns the column names in the order the CSV header must list them.
 func (k Kind) Header() []string {
@@ -148,51 +164,96 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// Row is a validated record: Fields holds the text of each column in table order, exactly as the file had it. An
-// integer column keeps its digits as text; MySQL converts them, and validation has already proved they fit. Line
-// and LastLine are the first and last lines the record covers.
-type Row struct {
-	Line, LastLine int
-	Fields         []string
-}
-
-// Key is the row's natural primary key.
-func (r Row) Key(k Kind) string { return r.Fields[k.KeyIndex()] }
-
-// Validate checks one CSV record of kind k that covers lines line to lastLine of file. It returns the row, or the
-// first problem that makes the record unusable. A record is stored in full or rejected: nothing is trimmed or cut.
-func (k Kind) Validate(file string, line, lastLine int, fields []string) (Row, *Problem) {
+// Validate checks one CSV record of kind k that covers lines line to lastLine of file, and returns the first
+// problem that makes the record unusable, or nil when it is a row to store. A record is stored in full or
+// rejected: nothing is trimmed or cut. The fields are read, never kept, so they may be views of a reader's buffer.
+func (k Kind) Validate(file string, line, lastLine int, fields [][]byte) *Problem {
 	cols := k.Columns()
-	reject := func(col, value, reason string) (Row, *Problem) {
-		return Row{}, &Problem{File: file, Line: line, LastLine: lastLine, Column: col, Value: Shorten(value), Reason: reason}
+	reject := func(col, value, reason string) *Problem {
+		return &Problem{File: file, Line: line, LastLine: lastLine, Column: col, Value: Shorten(value), Reason: reason}
 	}
 	if len(fields) != len(cols) {
 		return reject("", "", fmt.Sprintf("has %d fields, want %d (%s)", len(fields), len(cols), strings.Join(k.Header(), ",")))
 	}
 	for i, c := range cols {
 		v := fields[i]
-		switch {
-		case !utf8.ValidString(v):
-			return reject(c.Name, strings.ToValidUTF8(v, "\uFFFD"), "is not valid UTF-8")
-		case strings.IndexByte(v, 0) >= 0:
-			return reject(c.Name, strings.ReplaceAll(v, "\x00", `\0`), "contains a NUL byte")
-		case c.Key && v == "":
-			return reject(c.Name, v, "key is empty")
-		case c.Key && strings.TrimSpace(v) != v:
-			// MySQL's PAD SPACE collations compare "A1" and "A1 " as equal, so such a key would collide silently.
-			return reject(c.Name, v, "key has leading or trailing spaces")
-		case c.Integer:
-			n, err := strconv.ParseUint(v, 10, 64)
-			if err != nil || n > MaxUint {
-				return reject(c.Name, v, fmt.Sprintf("is not a whole number from 0 to %d", uint64(MaxUint)))
+		if Plain(v) {
+			// Printable ASCII, the common case, is valid UTF-8 without NUL, and a character a byte: the checks
+			// below, without decoding.
+			switch {
+			case c.Key && len(v) == 0:
+				return reject(c.Name, "", "key is empty")
+			case c.Key && (v[0] == ' ' || v[len(v)-1] == ' '):
+				return reject(c.Name, string(v), "key has leading or trailing spaces")
+			case c.Integer:
+				if _, ok := parseUint32(v); !ok {
+					return reject(c.Name, string(v), fmt.Sprintf("is not a whole number from 0 to %d", uint64(MaxUint)))
+				}
+			case len(v) > c.MaxChars:
+				return reject(c.Name, string(v), fmt.Sprintf("is %d characters long, the column holds %d", len(v), c.MaxChars))
 			}
-		case len(v) > c.MaxChars && utf8.RuneCountInString(v) > c.MaxChars:
+			continue
+		}
+		switch {
+		case !utf8.Valid(v):
+			return reject(c.Name, strings.ToValidUTF8(string(v), "\uFFFD"), "is not valid UTF-8")
+		case bytes.IndexByte(v, 0) >= 0:
+			return reject(c.Name, strings.ReplaceAll(string(v), "\x00", `\0`), "contains a NUL byte")
+		case c.Key && len(v) == 0:
+			return reject(c.Name, "", "key is empty")
+		case c.Key && len(bytes.TrimSpace(v)) != len(v):
+			// MySQL's PAD SPACE collations compare "A1" and "A1 " as equal, so such a key would collide silently.
+			return reject(c.Name, string(v), "key has leading or trailing spaces")
+		case c.Integer:
+			if _, ok := parseUint32(v); !ok {
+				return reject(c.Name, string(v), fmt.Sprintf("is not a whole number from 0 to %d", uint64(MaxUint)))
+			}
+		case len(v) > c.MaxChars && utf8.RuneCount(v) > c.MaxChars:
 			// A field of no more bytes than the column's characters fits whatever it holds, so most fields are
 			// never counted rune by rune.
-			return reject(c.Name, v, fmt.Sprintf("is %d characters long, the column holds %d", utf8.RuneCountInString(v), c.MaxChars))
+			return reject(c.Name, string(v), fmt.Sprintf("is %d characters long, the column holds %d", utf8.RuneCount(v), c.MaxChars))
 		}
 	}
-	return Row{Line: line, LastLine: lastLine, Fields: fields}, nil
+	return nil
+}
+
+// parseUint32 reads decimal digits, leading zeros allowed, as a number from 0 to MaxUint; ok is false for
+// anything else, an empty field or a sign included.
+func parseUint32(v []byte) (n uint64, ok bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n = n*10 + uint64(c-'0'); n > MaxUint {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// Plain reports whether every byte of v is printable ASCII other than the backslash: from 0x20 to 0x7F, where
+// UTF-8 is one byte a character, no NUL occurs and LOAD DATA escapes nothing. It looks at eight bytes at a time,
+// since most fields are plain and validation and escaping ask it of every field.
+func Plain(v []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var flags uint64
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64(v)
+		bs := x ^ ones*'\\'
+		// A byte at 0x80 or above sets its high bit in x; one below 0x20 in x-0x20…; a backslash is a zero byte
+		// of bs. Borrows can only flag more bytes where one is flagged already.
+		flags |= x | (x-ones*0x20)&^x | (bs-ones)&^bs
+		v = v[8:]
+	}
+	for _, c := range v {
+		if c < 0x20 || c >= 0x80 || c == '\\' {
+			return false
+		}
+	}
+	return flags&highs == 0
 }
 
 // MaxShown is how many characters of a value, or of a column name, a message quotes. A file's values may be

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"hpnorton/internal/ledger"
+	"hpnorton/internal/record"
 	"hpnorton/repo"
 	"hpnorton/tasks"
 )
@@ -45,8 +46,8 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("tasks: task is for database %s, and this worker writes to %s: %w", p.DB, h.db.ID, asynq.SkipRetry)
 	}
 	id := p.TaskID(k)
-	w, err := h.db.ImportTask(ctx, repo.Task{ID: id, RunID: p.RunID, RunNo: p.RunNo, Kind: k, Rows: p.Rows, Data: p.Data})
-	if errors.Is(err, repo.ErrUnknownRun) {
+	w, err := h.load(ctx, k, p)
+	if errors.Is(err, repo.ErrUnknownRun) || errors.Is(err, errRowsGone) {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	if err != nil {
@@ -62,4 +63,28 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	h.log.Info("task finished", "task", id, "file", p.File, "first_line", p.FirstLine, "rows", p.Rows,
 		"added", o.Added, "present", o.Present, "redelivered", o.Redelivered, "duration", time.Since(start).Round(time.Microsecond))
 	return nil
+}
+
+// errRowsGone means a task's rows are not in Redis, and no delivery of it has loaded them.
+var errRowsGone = errors.New("its rows are gone from Redis (expired after two days, or deleted), and no delivery of it loaded them; run the import again")
+
+// load fetches a task's rows from Redis and loads them. Rows that are gone were dropped when an earlier delivery
+// recorded its outcome; that delivery's counts, as MySQL recorded them, are the task's.
+func (h *handler) load(ctx context.Context, k record.Kind, p tasks.ImportPayload) (repo.Written, error) {
+	id := p.TaskID(k)
+	data, err := h.ledger.Rows(ctx, p.RunID, id)
+	if errors.Is(err, ledger.ErrNoRows) {
+		w, err := h.db.Committed(ctx, id)
+		if errors.Is(err, repo.ErrNoTask) {
+			return repo.Written{}, fmt.Errorf("task %s: %w", id, errRowsGone)
+		}
+		return w, err
+	}
+	if err != nil {
+		return repo.Written{}, err
+	}
+	if err := p.CheckRows(data); err != nil {
+		return repo.Written{}, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return h.db.ImportTask(ctx, repo.Task{ID: id, RunID: p.RunID, RunNo: p.RunNo, Kind: k, Rows: p.Rows, Data: data})
 }

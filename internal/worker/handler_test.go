@@ -27,9 +27,11 @@ func openDB(t *testing.T, name string) *repo.DB {
 	return db
 }
 
-// TestHandlerRedelivery runs one task twice, as asynq does after a crash: the rows land once, a key stored before
-// counts as present, the second run is marked redelivered, and the ledger holds a single outcome with the first
-// run's counts.
+// TestHandlerRedelivery runs one task three times, as asynq does after crashes: the rows land once, a key stored
+// before counts as present, and the ledger holds a single outcome with the first run's counts, marked redelivered.
+// The second delivery finds the rows still in Redis, as when a worker died after its commit; the third finds
+// them dropped with the recorded outcome, and takes the counts from MySQL. A task whose rows are gone, and that no
+// delivery loaded, fails for good.
 func TestHandlerRedelivery(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
@@ -45,14 +47,23 @@ func TestHandlerRedelivery(t *testing.T) {
 	if _, err := db.ImportTask(t.Context(), repo.Task{ID: "earlier", RunID: ns, RunNo: runNo, Kind: record.Customers, Rows: 1, Data: []byte("C2\tAna\ta\t1\tp\te\n")}); err != nil {
 		t.Fatal(err)
 	}
-	p := tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 2, Rows: 2, Data: []byte("C1\tZoë\t1 Main St, Apt 2\t02134\t555\tz@example.com\nC2\tAna\ta\t1\tp\te\n")}
+	rows := []byte("C1\tZoë\t1 Main St, Apt 2\t02134\t555\tz@example.com\nC2\tAna\ta\t1\tp\te\n")
+	p := tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 2, Rows: 2, Bytes: len(rows)}
 	task, err := tasks.NewCustomerImportTask(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
+	for i := range 3 {
+		if i < 2 {
+			if err := l.PutRows(t.Context(), ns, p.TaskID(record.Customers), rows); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := h.ProcessTask(t.Context(), task); err != nil {
-			t.Fatal(err)
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+		if _, err := l.Rows(t.Context(), ns, p.TaskID(record.Customers)); !errors.Is(err, ledger.ErrNoRows) {
+			t.Fatalf("after delivery %d the rows are still in Redis: %v", i+1, err)
 		}
 	}
 	outcomes, err := l.Outcomes(t.Context(), ns, record.Customers)
@@ -70,6 +81,16 @@ func TestHandlerRedelivery(t *testing.T) {
 	}
 	if n, err := db.Count(t.Context(), record.Customers); err != nil || n != 2 {
 		t.Errorf("customers = %d, %v; want 2", n, err)
+	}
+
+	lost := p
+	lost.FirstLine = 9
+	task, err = tasks.NewCustomerImportTask(lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ProcessTask(t.Context(), task); !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, errRowsGone) {
+		t.Errorf("ProcessTask(rows gone) = %v, want SkipRetry and %v", err, errRowsGone)
 	}
 
 	// A payload that cannot be decoded is not retried: it would fail the same way every time.
@@ -100,9 +121,12 @@ func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
 		p    tasks.ImportPayload
 		want string
 	}{
-		{"another database's task", tasks.ImportPayload{DB: other.ID, RunID: ns, RunNo: otherRun, File: "customers.csv", FirstLine: 2, Rows: 1, Data: data}, "task is for database " + other.ID},
-		{"a run this database never registered", tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: otherRun, File: "customers.csv", FirstLine: 2, Rows: 1, Data: data}, "registered no such run"},
+		{"another database's task", tasks.ImportPayload{DB: other.ID, RunID: ns, RunNo: otherRun, File: "customers.csv", FirstLine: 2, Rows: 1, Bytes: len(data)}, "task is for database " + other.ID},
+		{"a run this database never registered", tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: otherRun, File: "customers.csv", FirstLine: 2, Rows: 1, Bytes: len(data)}, "registered no such run"},
 	} {
+		if err := ledger.New(rdb).PutRows(t.Context(), ns, tc.p.TaskID(record.Customers), data); err != nil {
+			t.Fatal(err)
+		}
 		task, err := tasks.NewCustomerImportTask(tc.p)
 		if err != nil {
 			t.Fatal(err)

@@ -51,11 +51,11 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 		r := sizeResult{rows: rows, times: map[string][]float64{}}
 		for round := 1; round <= o.runs; round++ {
 			for _, m := range []string{"linear", "parallel"} {
-				secs, err := envs[m].runOnce(ctx, o, rows, data, fmt.Sprintf("%d_%d", rows, round))
+				run, err := envs[m].runOnce(ctx, o, rows, data, fmt.Sprintf("%d_%d", rows, round))
 				if err != nil {
 					return nil, fmt.Errorf("%s at %d rows, round %d: %w", m, rows, round, err)
 				}
-				r.times[m] = append(r.times[m], secs)
+				r.times[m] = append(r.times[m], run.secs)
 			}
 		}
 		fmt.Fprintf(stdout, "2 × %-9d linear %s   parallel %s\n", rows, showTimes(r.times["linear"]), showTimes(r.times["parallel"]))

@@ -76,7 +76,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.IntVar(&o.concurrency, "concurrency", 4, "parallel mode's concurrency per worker process")
 	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
 	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
-	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored) and mysqlimport")
+	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), mysqlimport (both files on one connection) and mysqlimport-threads (--use-threads=2, a file per connection)")
 	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record (3 or more) the key of an earlier one: 10 repeats 10% of keys; 0 repeats none")
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
 	fs.StringVar(&o.before, "before", "", "folder holding an earlier version's binaries; each import mode also runs with them, in turn, as mode@before")
@@ -110,11 +110,11 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	}
 	var modes []string
 	for _, m := range strings.Split(o.modes, ",") {
-		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport"}, m) {
+		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport", "mysqlimport-threads"}, m) {
 			return &cli.UsageError{Msg: fmt.Sprintf("unknown mode %q", m)}
 		}
 		modes = append(modes, m)
-		if o.before != "" && m != "mysqlimport" {
+		if o.before != "" && !isLoader(m) {
 			modes = append(modes, m+beforeSuffix)
 		}
 	}
@@ -164,15 +164,16 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fmt.Fprintf(stdout, "bench: 2 × %d rows (%d distinct keys each), %d rounds, modes in turn: %s; parallel and reimport = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
 		o.rows, gen.Distinct(o.rows, o.gen), o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
 
-	times := map[string][]float64{}
+	times, use := map[string][]float64{}, map[string][]cpuUse{}
 	for round := 1; round <= o.runs; round++ {
 		for _, m := range modes {
-			secs, err := envs[m].runOnce(ctx, o, o.rows, data, strconv.Itoa(round))
+			r, err := envs[m].runOnce(ctx, o, o.rows, data, strconv.Itoa(round))
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", m, round, err)
 			}
-			times[m] = append(times[m], secs)
-			fmt.Fprintf(stdout, "round %d  %-11s %8.3f s  %9.0f rows/s\n", round, m, secs, float64(2*o.rows)/secs)
+			times[m], use[m] = append(times[m], r.secs), append(use[m], r.cpu)
+			fmt.Fprintf(stdout, "round %d  %-19s %8.3f s  %9.0f rows/s  ours %5.2f CPU-s  MariaDB %5.2f CPU-s\n",
+				round, m, r.secs, float64(2*o.rows)/r.secs, r.cpu.ours(), r.cpu[procMariaDB])
 		}
 	}
 
@@ -188,10 +189,20 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		return err
 	}
 	fmt.Fprintln(stdout)
-	for _, pair := range [][2]string{{"linear", "parallel"}, {"mysqlimport", "parallel"}} {
-		slow, fast := med[pair[0]], med[pair[1]]
+	if err := writeCPU(stdout, modes, use, o.rows); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	for _, other := range []string{"linear", "mysqlimport", "mysqlimport-threads"} {
+		slow, fast := med[other], med["parallel"]
 		if slow > 0 && fast > 0 {
-			fmt.Fprintf(stdout, "parallel vs %s: %.2f× (median %s / median parallel)\n", pair[0], slow/fast, pair[0])
+			fmt.Fprintf(stdout, "parallel vs %s: %.2f× faster (median %s s / median parallel s)\n", other, slow/fast, other)
+		}
+	}
+	for _, other := range []string{"mysqlimport", "mysqlimport-threads"} {
+		ours, theirs := medianOf(use["parallel"], procMariaDB), medianOf(use[other], procMariaDB)
+		if ours > 0 && theirs > 0 {
+			fmt.Fprintf(stdout, "MariaDB CPU, parallel vs %s: %.2f× (median CPU-s for parallel / for %s)\n", other, ours/theirs, other)
 		}
 	}
 	for _, v := range []string{"", beforeSuffix} {
@@ -241,7 +252,7 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 		e.close(o.redisURL)
 		return nil, err
 	}
-	if mode == "mysqlimport" {
+	if isLoader(mode) {
 		return e, nil
 	}
 	processes, concurrency := o.processes, o.concurrency // parallel and reimport
@@ -261,57 +272,79 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	return e, nil
 }
 
-// runOnce empties the tables and imports the files of data, which hold rows records each, once, returning the
-// seconds from the command's start to its exit. tag makes the run's ID unique. The reimport mode imports the files
-// once untimed first, so that the timed import finds every row present.
-func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag string) (float64, error) {
+// isLoader tells the modes that run MariaDB's bulk loader rather than ours.
+func isLoader(mode string) bool { return strings.HasPrefix(mode, "mysqlimport") }
+
+// measure is one timed import: the seconds from the command's start to its exit, and the CPU-seconds each process
+// spent meanwhile.
+type measure struct {
+	secs float64
+	cpu  cpuUse
+}
+
+// runOnce empties the tables and imports the files of data, which hold rows records each, once. tag makes the
+// run's ID unique. The reimport mode imports the files once untimed first, so that the timed import finds every
+// row present.
+func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag string) (measure, error) {
 	if err := labdb.Reset(ctx, e.lab); err != nil {
-		return 0, err
+		return measure{}, err
 	}
 	if e.mode == "reimport" {
 		if _, err := e.importOnce(ctx, o, rows, data, tag+"_fill"); err != nil {
-			return 0, err
+			return measure{}, err
 		}
 	}
 	return e.importOnce(ctx, o, rows, data, tag)
 }
 
-// importOnce imports the files of data once into whatever the tables hold, and returns the seconds from the
-// command's start to its exit.
-func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string) (float64, error) {
+// importOnce imports the files of data once into whatever the tables hold.
+func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string) (measure, error) {
 	// Each run starts on a quiet server: InnoDB writes the last run's pages in the background, and the next run,
 	// whatever its mode, would pay for them.
 	if _, err := labdb.Settle(ctx, e.lab, 30*time.Second); err != nil {
-		return 0, err
+		return measure{}, err
 	}
 	var cmd *exec.Cmd
-	if e.mode == "mysqlimport" {
-		cmd = e.mysqlimport(ctx, data)
+	if isLoader(e.mode) {
+		cmd = e.mysqlimport(ctx, data, e.mode == "mysqlimport-threads")
 	} else {
 		cmd = exec.CommandContext(ctx, filepath.Join(e.bin, "enqueue"), "--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
 			"--queue", e.queue, "--run-id", e.queue+"_r"+tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet", data)
 	}
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	srv, workers := serverPIDs(), make([]int, len(e.workers))
+	for i, w := range e.workers {
+		workers[i] = w.Process.Pid
+	}
+	cpuBefore := readCPU(srv, workers)
 	start := time.Now()
 	err := cmd.Run()
 	secs := time.Since(start).Seconds()
+	m := measure{secs: secs, cpu: readCPU(srv, workers).since(cpuBefore)}
+	if ps := cmd.ProcessState; ps != nil {
+		name := procEnqueue
+		if isLoader(e.mode) {
+			name = procMysqlimport
+		}
+		m.cpu[name] = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == cli.ExitRejected && o.gen.RepeatEvery > 1 {
 		err = nil // the repeated keys are rejected rows, as they should be
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w\n%s", cmd.Path, err, errOut.String())
+		return measure{}, fmt.Errorf("%s: %w\n%s", cmd.Path, err, errOut.String())
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && e.mode != "mysqlimport" {
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && !isLoader(e.mode) {
 		e.enqueueRSS = max(e.enqueueRSS, ru.Maxrss)
 	}
-	return secs, e.check(ctx, gen.Distinct(rows, o.gen), out.String())
+	return m, e.check(ctx, gen.Distinct(rows, o.gen), out.String())
 }
 
 // check confirms that the run stored every row, so a fast failure cannot pass for a fast import.
 func (e *modeEnv) check(ctx context.Context, rows int, out string) error {
-	if e.mode != "mysqlimport" {
+	if !isLoader(e.mode) {
 		var rep coordinator.Report
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			return fmt.Errorf("enqueue printed no results: %w", err)
@@ -329,34 +362,29 @@ func (e *modeEnv) check(ctx context.Context, rows int, out string) error {
 	return nil
 }
 
-// mysqlimport loads both files with MariaDB's bulk loader, as RFC 4180 CSV: a comma between fields, optional
-// double quotes, and no backslash escapes. It names the columns because the tables also hold lineage columns.
-func (e *modeEnv) mysqlimport(ctx context.Context, data string) *exec.Cmd {
+// mysqlimport loads both files with MariaDB's bulk loader in one command, as a DBA would, as RFC 4180 CSV: a comma
+// between fields, optional double quotes, and no backslash escapes. Each file goes into the table of its name,
+// whose columns are the file's, in order. Plain, it loads one file after the other on one connection; threads
+// loads them at once, a connection each (--use-threads=2).
+func (e *modeEnv) mysqlimport(ctx context.Context, data string, threads bool) *exec.Cmd {
 	host, port, _ := strings.Cut(e.cfg.Addr, ":")
 	args := []string{"--local", "--host", host, "--port", cmp.Or(port, "3306"), "--user", e.cfg.User,
 		"--fields-terminated-by=,", `--fields-optionally-enclosed-by="`, "--fields-escaped-by=", "--ignore-lines=1"}
-	// mysqlimport takes one column list for all its files, so each file gets its own command, one after the other.
-	var script []string
-	for _, k := range record.Kinds {
-		a := append(slices.Clone(args), "--columns="+strings.Join(k.Header(), ","), e.cfg.DBName, filepath.Join(data, k.FileName()))
-		script = append(script, "mysqlimport "+shellQuote(a))
+	if threads {
+		args = append(args, "--use-threads=2")
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", strings.Join(script, " && "))
+	args = append(args, e.cfg.DBName)
+	for _, k := range record.Kinds {
+		args = append(args, filepath.Join(data, k.FileName()))
+	}
+	cmd := exec.CommandContext(ctx, "mysqlimport", args...)
 	cmd.Env = append(os.Environ(), "MYSQL_PWD="+e.cfg.Passwd) // not on the command line, where ps shows it
 	return cmd
 }
 
-func shellQuote(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
-}
-
 // peakRSS reports the largest resident set of the enqueue command and of each worker process.
 func (e *modeEnv) peakRSS() string {
-	if e.mode == "mysqlimport" {
+	if isLoader(e.mode) {
 		return "-"
 	}
 	parts := []string{fmt.Sprintf("enqueue %d MiB", e.enqueueRSS>>10)}

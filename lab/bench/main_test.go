@@ -13,7 +13,7 @@ import (
 )
 
 // TestBenchSmallRun builds the two commands and runs every mode once on small files: the command checks each
-// mode's row counts itself, and prints a line per run and both ratios.
+// mode's row counts itself, and prints a line per run, the ratios and each process's CPU-seconds.
 func TestBenchSmallRun(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
@@ -29,8 +29,12 @@ func TestBenchSmallRun(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 	for _, want := range []string{
-		`round 1  linear +[0-9.]+ s`, `round 1  parallel +[0-9.]+ s`, `round 1  mysqlimport +[0-9.]+ s`,
-		`parallel vs linear: [0-9.]+×`, `parallel vs mysqlimport: [0-9.]+×`, `enqueue [0-9]+ MiB, worker1 [0-9]+ MiB`,
+		`round 1  linear +[0-9.]+ s`, `round 1  parallel +[0-9.]+ s`, `round 1  mysqlimport +[0-9.]+ s`, `round 1  mysqlimport-threads +[0-9.]+ s`,
+		`parallel vs linear: [0-9.]+×`, `parallel vs mysqlimport: [0-9.]+×`, `parallel vs mysqlimport-threads: [0-9.]+×`,
+		`enqueue [0-9]+ MiB, worker1 [0-9]+ MiB`,
+		// Every process's CPU, where each mode has it: the enqueuer, worker and ours only for our modes.
+		`\nparallel +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +- +[0-9.]+ \(`,
+		`\nmysqlimport +- +- +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +- +-\n`,
 	} {
 		if !regexp.MustCompile(want).MatchString(stdout.String()) {
 			t.Errorf("output lacks %s:\n%s", want, stdout.String())

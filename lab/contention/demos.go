@@ -58,7 +58,7 @@ func (s *stage) empty(ctx context.Context, tables ...string) error {
 func task(id, runID string, runNo uint64, keys []string) repo.Task {
 	t := repo.Task{ID: id, RunID: runID, RunNo: runNo, Kind: record.Products, Rows: len(keys)}
 	for _, k := range keys {
-		t.Data = repo.AppendRow(t.Data, []string{k, "desk " + k, "office", "1"})
+		t.Data = repo.AppendRow(t.Data, [][]byte{[]byte(k), []byte("desk " + k), []byte("office"), []byte("1")})
 	}
 	return t
 }
