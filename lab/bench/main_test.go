@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 
 	"hpnorton/internal/cli"
@@ -74,5 +75,18 @@ func TestBenchReimport(t *testing.T) {
 		if !regexp.MustCompile(want).MatchString(stdout.String()) {
 			t.Errorf("output lacks %s:\n%s", want, stdout.String())
 		}
+	}
+}
+
+func TestTurns(t *testing.T) {
+	t.Parallel()
+	modes := []string{"a", "b", "c"}
+	for round, want := range [][]string{{"a", "b", "c"}, {"c", "b", "a"}, {"a", "b", "c"}, {"c", "b", "a"}} {
+		if got := turns(modes, round+1); !slices.Equal(got, want) {
+			t.Errorf("turns(round %d) = %v, want %v", round+1, got, want)
+		}
+	}
+	if !slices.Equal(modes, []string{"a", "b", "c"}) {
+		t.Errorf("turns changed its argument: %v", modes)
 	}
 }
