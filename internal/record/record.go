@@ -235,25 +235,36 @@ func parseUint32(v []byte) (n uint64, ok bool) {
 }
 
 // Plain reports whether every byte of v is printable ASCII other than the backslash: from 0x20 to 0x7F, where
-// UTF-8 is one byte a character, no NUL occurs and LOAD DATA escapes nothing. It looks at eight bytes at a time,
-// since most fields are plain and validation and escaping ask it of every field.
+// UTF-8 is one byte a character, no NUL occurs and LOAD DATA escapes nothing. Validation and escaping ask it of
+// every field, so it looks at eight bytes at a time, the last eight (or four) overlapping the ones before rather
+// than a byte at a time.
 func Plain(v []byte) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	var flags uint64
-	for len(v) >= 8 {
-		x := binary.LittleEndian.Uint64(v)
-		bs := x ^ ones*'\\'
-		// A byte at 0x80 or above sets its high bit in x; one below 0x20 in x-0x20…; a backslash is a zero byte
-		// of bs. Borrows can only flag more bytes where one is flagged already.
-		flags |= x | (x-ones*0x20)&^x | (bs-ones)&^bs
-		v = v[8:]
-	}
-	for _, c := range v {
-		if c < 0x20 || c >= 0x80 || c == '\\' {
-			return false
+	switch n := len(v); {
+	case n >= 8:
+		for i := 0; i+8 <= n; i += 8 {
+			flags |= notPlain(binary.LittleEndian.Uint64(v[i:]))
+		}
+		flags |= notPlain(binary.LittleEndian.Uint64(v[n-8:]))
+	case n >= 4:
+		flags = notPlain(uint64(binary.LittleEndian.Uint32(v)) | uint64(binary.LittleEndian.Uint32(v[n-4:]))<<32)
+	default:
+		for _, c := range v {
+			if c < 0x20 || c >= 0x80 || c == '\\' {
+				return false
+			}
 		}
 	}
-	return flags&highs == 0
+	return flags&0x8080808080808080 == 0
+}
+
+// notPlain sets the high bit of a byte of x that is not plain, or of one above it: a byte at 0x80 or above sets
+// its own in x; one below 0x20 sets it in x-0x20…; a backslash is a zero byte of x^'\\'…, which sets it in that
+// minus 1…. A borrow only runs upwards from a byte flagged already.
+func notPlain(x uint64) uint64 {
+	const ones = 0x0101010101010101
+	bs := x ^ ones*'\\'
+	return x | (x-ones*0x20)&^x | (bs-ones)&^bs
 }
 
 // MaxShown is how many characters of a value, or of a column name, a message quotes. A file's values may be
