@@ -199,11 +199,11 @@ func (r *fileRead) read(ctx context.Context, f *os.File) (fileErr, err error) {
 	return nil, nil
 }
 
-// eachRecord passes every record of rd to each, in file order, and then sends the rows gathered. pass names the
-// read in a read error's message.
-func (r *fileRead) eachRecord(ctx context.Context, rd *csvread.Reader, pass string, each func(csvread.Record) error) (fileErr, err error) {
+// eachRecord passes every record that next returns from rd to each, in file order, and then sends the rows
+// gathered. pass names the read in a read error's message.
+func (r *fileRead) eachRecord(ctx context.Context, rd *csvread.Reader, next func() (csvread.Record, error), pass string, each func(csvread.Record) error) (fileErr, err error) {
 	for {
-		rec, err := rd.Next()
+		rec, err := next()
 		if errors.Is(err, io.EOF) {
 			return nil, r.flush(ctx)
 		}
@@ -224,7 +224,7 @@ func (r *fileRead) eachRecord(ctx context.Context, rd *csvread.Reader, pass stri
 // firstRead validates every record, rejects the bad ones, sends the rows whose key the filter has not seen, and
 // holds back the others.
 func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
-	return r.eachRecord(ctx, rd, "", func(rec csvread.Record) error {
+	return r.eachRecord(ctx, rd, rd.Next, "", func(rec csvread.Record) error {
 		r.counts.Read++
 		r.fd.rows.Add(1)
 		if prob := r.validate(rec); prob != nil {
@@ -246,8 +246,16 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 // repeats it.
 func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
 	k := r.kind
-	return r.eachRecord(ctx, rd, ", reading the file again to settle its repeated keys", func(rec csvread.Record) error {
-		if rec.Err != nil || len(rec.Fields) <= k.KeyIndex() {
+	// Most records hold no held key; where the key is a record's first field, the reader looks no further into
+	// those than their first field.
+	next := rd.Next
+	if k.KeyIndex() == 0 {
+		next = func() (csvread.Record, error) {
+			return rd.NextIf(func(key []byte) bool { return r.held.get(key) >= 0 })
+		}
+	}
+	return r.eachRecord(ctx, rd, next, ", reading the file again to settle its repeated keys", func(rec csvread.Record) error {
+		if rec.Skipped || rec.Err != nil || len(rec.Fields) <= k.KeyIndex() {
 			return nil
 		}
 		h := r.held.get(rec.Fields[k.KeyIndex()])

@@ -41,6 +41,8 @@ type Record struct {
 	// Copy what must outlive it (Strings).
 	Fields [][]byte
 	Err    error
+	// Skipped marks a record that NextIf passed over unread: it has only its lines.
+	Skipped bool
 }
 
 // Strings returns a copy of the record's fields.
@@ -235,6 +237,29 @@ func (s *scanner) next() (raw, error) {
 	return raw{line: line, lastLine: line, bad: fmt.Sprintf("the line is %d bytes long; a record may have at most %d", n, MaxRecordBytes)}, nil
 }
 
+// skim finds the next record's first field without parsing the record, where the record is one line whose
+// form is decided within that line: the line ends with a newline within MaxRecordBytes, holds an even number of
+// double quotes, does not start with one, and has a comma. Such a line is one record, well-formed or not: a quote
+// opened at a field's start closes on the line, since quotes inside a quoted field come in pairs, and a quote
+// anywhere else makes the line a bad record by itself. n is the line's length; nothing is consumed. ok is false
+// for any other record, and for a blank line or a read error, which next deals with.
+func (s *scanner) skim() (line int, first []byte, n int, ok bool) {
+	s.fill(MaxRecordBytes + 1)
+	w := s.buf[s.start:]
+	if s.rerr != nil || len(w) == 0 || w[0] == '"' || w[0] == '\n' || w[0] == '\r' {
+		return 0, nil, 0, false
+	}
+	eol := bytes.IndexByte(w[:min(len(w), MaxRecordBytes)], '\n')
+	if eol < 0 || bytes.Count(w[:eol], []byte{'"'})%2 != 0 {
+		return 0, nil, 0, false
+	}
+	comma := bytes.IndexByte(w[:eol], ',')
+	if comma < 0 {
+		return 0, nil, 0, false
+	}
+	return s.line, w[:comma], eol + 1, true
+}
+
 func (s *scanner) unclosed() string {
 	if s.fields == 0 {
 		return fmt.Sprintf("a quote opened on this line does not close within %d bytes", MaxRecordBytes)
@@ -396,6 +421,18 @@ func (r *Reader) Lines() int { return r.sc.lines(r.first) }
 
 // Blank is how many blank lines have been skipped so far; they hold no record.
 func (r *Reader) Blank() int { return r.sc.blank }
+
+// NextIf is Next for a reader that wants only the records whose first field keep accepts: a record that is one
+// plain line and whose first field keep refuses comes back Skipped, with its lines only, without being parsed.
+// Every other record is read as Next reads it, whatever keep says, so the records and lines passed through are
+// the same as Next's. The first field given to keep is a view of the buffer, valid during the call.
+func (r *Reader) NextIf(keep func(first []byte) bool) (Record, error) {
+	if line, first, n, ok := r.sc.skim(); ok && !keep(first) {
+		r.sc.consumeLines(n, 1)
+		return Record{Line: line, LastLine: line, Skipped: true}, nil
+	}
+	return r.Next()
+}
 
 // Next returns the next record, or io.EOF once every record has been read. Its errors come from the underlying
 // reader; a record whose form is bad is not an error here but a Record with Err set.

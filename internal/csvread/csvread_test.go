@@ -44,6 +44,38 @@ func read(t *testing.T, r io.Reader, fields int) ([]got, *Reader) {
 	}
 }
 
+// readIf is read through NextIf: a skipped record comes back with its lines, and Bad "skipped: " and the first
+// field keep was given for it.
+func readIf(t *testing.T, r io.Reader, fields int, keep func([]byte) bool) ([]got, *Reader) {
+	t.Helper()
+	rd, err := NewReader(r, fields)
+	if err != nil {
+		t.Fatalf("NewReader: %v", err)
+	}
+	var out []got
+	var asked string
+	for {
+		rec, err := rd.NextIf(func(first []byte) bool {
+			asked = string(first)
+			return keep(first)
+		})
+		if errors.Is(err, io.EOF) {
+			return out, rd
+		}
+		if err != nil {
+			t.Fatalf("NextIf: %v", err)
+		}
+		g := got{Line: rec.Line, Last: rec.LastLine, Fields: rec.Strings()}
+		switch {
+		case rec.Skipped:
+			g.Bad = "skipped: " + asked
+		case rec.Err != nil:
+			g.Bad = rec.Err.Error()
+		}
+		out = append(out, g)
+	}
+}
+
 // accountFor checks the rule every file obeys: each line after the header is blank or in exactly one record, and
 // records follow each other.
 func accountFor(t *testing.T, recs []got, s *Reader) {
@@ -285,18 +317,42 @@ func reference(input string, fields int) ([]got, bool) {
 }
 
 // FuzzRead checks, for any input: every line is accounted for; reading a byte at a time finds the same records
-// as reading at once; and where encoding/csv reads the input without error, the records equal its.
+// as reading at once; NextIf passes over the same records and lines as Next, and returns the ones it does not
+// skip as Next does; and where encoding/csv reads the input without error, the records equal its.
 func FuzzRead(f *testing.F) {
 	f.Add("a,b\n1,2\n\"x\ny\",3\n")
 	f.Add("\ufeffa\r\n\"\"\"\r\n1\n\n2,\"3")
 	f.Add("h,i\nbad\"q\n\"open\n1,2")
 	f.Add("h,i\n1,\"a\r\nb\"\r\n")
+	f.Add("h,i\n1,\"a\nb\"\n2,3\nx\"y,1\n\"k\",2\n")
 	f.Fuzz(func(t *testing.T, input string) {
 		if _, err := NewReader(strings.NewReader(input), 2); err != nil {
 			t.Skip("no readable header")
 		}
 		whole, s := read(t, strings.NewReader(input), 2)
 		accountFor(t, whole, s)
+		for _, keep := range []func([]byte) bool{
+			func([]byte) bool { return false },
+			func([]byte) bool { return true },
+			func(f []byte) bool { return len(f)%2 == 0 },
+		} {
+			skimmed, sk := readIf(t, strings.NewReader(input), 2, keep)
+			if len(skimmed) != len(whole) || sk.Lines() != s.Lines() || sk.Blank() != s.Blank() {
+				t.Fatalf("NextIf read %d records, %d lines, %d blank; Next %d, %d, %d", len(skimmed), sk.Lines(), sk.Blank(), len(whole), s.Lines(), s.Blank())
+			}
+			for i, g := range skimmed {
+				if asked, ok := strings.CutPrefix(g.Bad, "skipped: "); ok {
+					// A record is skipped for its first field: the one Next finds, where it finds the record good.
+					if whole[i].Bad == "" && asked != whole[i].Fields[0] {
+						t.Fatalf("record %d skipped for first field %q; Next reads %q", i, asked, whole[i].Fields[0])
+					}
+					g.Fields, g.Bad = whole[i].Fields, whole[i].Bad
+				}
+				if diff := cmp.Diff(whole[i], g); diff != "" {
+					t.Fatalf("record %d: NextIf differs from Next (-want, +got):\n%s", i, diff)
+				}
+			}
+		}
 		out, s := read(t, iotest.OneByteReader(strings.NewReader(input)), 2)
 		accountFor(t, out, s)
 		if diff := cmp.Diff(whole, out); diff != "" {
