@@ -51,7 +51,7 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 		r := sizeResult{rows: rows, times: map[string][]float64{}}
 		for round := 1; round <= o.runs; round++ {
 			for _, m := range turns([]string{"linear", "parallel"}, round) {
-				run, err := envs[m].runOnce(ctx, o, rows, data, fmt.Sprintf("%d_%d", rows, round))
+				run, err := alone(envs, m, func() (measure, error) { return envs[m].runOnce(ctx, o, rows, data, fmt.Sprintf("%d_%d", rows, round)) })
 				if err != nil {
 					return nil, fmt.Errorf("%s at %d rows, round %d: %w", m, rows, round, err)
 				}

@@ -53,9 +53,10 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-// TestBenchReimport runs the re-import mode on files with repeated keys, beside parallel mode, with the same
-// binaries standing in for an earlier version: the command checks that each run stored every distinct key, and
-// prints the re-import's ratio and each mode's now against before.
+// TestBenchReimport runs the re-import mode on files with repeated keys, beside linear and parallel mode, with the
+// same binaries standing in for an earlier version: the command checks that each run stored every distinct key,
+// and prints the re-import's ratio, each mode's now against before, and each mode's workers, the earlier
+// version's linear mode being one worker at concurrency 1 too.
 func TestBenchReimport(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
@@ -63,7 +64,7 @@ func TestBenchReimport(t *testing.T) {
 	testenv.MySQL(t, ns)
 	bin := filepath.Dir(testenv.Build(t, "enqueue", "worker"))
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--bin", bin, "--before", bin, "--modes", "parallel,reimport", "--rows", "300", "--repeat-every", "10",
+	code := run(context.Background(), []string{"--bin", bin, "--before", bin, "--modes", "linear,parallel,reimport", "--rows", "300", "--repeat-every", "10",
 		"--runs", "1", "--redis", testenv.RedisURL(), "--prefix", ns}, &stdout, &stderr)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
@@ -71,6 +72,8 @@ func TestBenchReimport(t *testing.T) {
 	for _, want := range []string{
 		`2 × 300 rows \(270 distinct keys each\)`, `round 1  reimport@before +[0-9.]+ s`,
 		`reimport vs parallel: [0-9.]+× the time of a fresh import`, `reimport now vs before: [0-9.]+× the time`,
+		// An earlier version's linear mode is linear too: one worker at concurrency 1.
+		`\nlinear +1 × 1 `, `\nlinear@before +1 × 1 `, `\nparallel@before +1 × 4 `,
 	} {
 		if !regexp.MustCompile(want).MatchString(stdout.String()) {
 			t.Errorf("output lacks %s:\n%s", want, stdout.String())
