@@ -270,8 +270,9 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	if isLoader(mode) {
 		return e, nil
 	}
-	processes, concurrency := o.processes, o.concurrency // parallel and reimport
-	if e.mode == "linear" {                              // linear@before too: an earlier version's linear mode is one worker at 1 as well
+	// Parallel and reimport run o's workers; linear mode, an earlier version's too, one worker at concurrency 1.
+	processes, concurrency := o.processes, o.concurrency
+	if e.mode == "linear" {
 		processes, concurrency = 1, 1
 	}
 	for i := range processes {
@@ -345,7 +346,8 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 		cmd = e.mysqlimport(ctx, data, e.mode == "mysqlimport-threads")
 	} else {
 		cmd = exec.CommandContext(ctx, filepath.Join(e.bin, "enqueue"), "--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
-			"--queue", e.queue, "--run-id", e.queue+"_r"+tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet", data)
+			"--queue", e.queue, "--run-id", e.queue+"_r"+tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet",
+			"--keep-results", "1h", data) // the bench's results key is checked at once; it need not stay for 30 days
 	}
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
