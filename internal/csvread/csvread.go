@@ -127,7 +127,7 @@ func (s *scanner) consume(n int) {
 	s.start += n
 }
 
-// consumeLines is consume for n bytes known to hold newlines line ends.
+// consumeLines is consume for n bytes whose line ends the caller has counted already: newlines of them.
 func (s *scanner) consumeLines(n, newlines int) {
 	s.line += newlines
 	s.last, s.read = s.buf[s.start+n-1], true

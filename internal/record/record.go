@@ -177,27 +177,12 @@ func (k Kind) Validate(file string, line, lastLine int, fields [][]byte) *Proble
 	}
 	for i, c := range cols {
 		v := fields[i]
-		if Plain(v) {
-			// Printable ASCII, the common case, is valid UTF-8 without NUL, and a character a byte: the checks
-			// below, without decoding.
-			switch {
-			case c.Key && len(v) == 0:
-				return reject(c.Name, "", "key is empty")
-			case c.Key && (v[0] == ' ' || v[len(v)-1] == ' '):
-				return reject(c.Name, string(v), "key has leading or trailing spaces")
-			case c.Integer:
-				if _, ok := parseUint32(v); !ok {
-					return reject(c.Name, string(v), fmt.Sprintf("is not a whole number from 0 to %d", uint64(MaxUint)))
-				}
-			case len(v) > c.MaxChars:
-				return reject(c.Name, string(v), fmt.Sprintf("is %d characters long, the column holds %d", len(v), c.MaxChars))
-			}
-			continue
-		}
+		// Printable ASCII, the common case, is valid UTF-8 without NUL: Plain tells it without decoding.
+		plain := Plain(v)
 		switch {
-		case !utf8.Valid(v):
+		case !plain && !utf8.Valid(v):
 			return reject(c.Name, strings.ToValidUTF8(string(v), "\uFFFD"), "is not valid UTF-8")
-		case bytes.IndexByte(v, 0) >= 0:
+		case !plain && bytes.IndexByte(v, 0) >= 0:
 			return reject(c.Name, strings.ReplaceAll(string(v), "\x00", `\0`), "contains a NUL byte")
 		case c.Key && len(v) == 0:
 			return reject(c.Name, "", "key is empty")

@@ -46,7 +46,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("tasks: task is for database %s, and this worker writes to %s: %w", p.DB, h.db.ID, asynq.SkipRetry)
 	}
 	id := p.TaskID(k)
-	w, err := h.load(ctx, k, p)
+	w, err := h.load(ctx, k, id, p)
 	if errors.Is(err, repo.ErrUnknownRun) || errors.Is(err, errRowsGone) {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
@@ -70,8 +70,7 @@ var errRowsGone = errors.New("its rows are gone from Redis (expired after two da
 
 // load fetches a task's rows from Redis and loads them. Rows that are gone were dropped when an earlier delivery
 // recorded its outcome; that delivery's counts, as MySQL recorded them, are the task's.
-func (h *handler) load(ctx context.Context, k record.Kind, p tasks.ImportPayload) (repo.Written, error) {
-	id := p.TaskID(k)
+func (h *handler) load(ctx context.Context, k record.Kind, id string, p tasks.ImportPayload) (repo.Written, error) {
 	data, err := h.ledger.Rows(ctx, p.RunID, id)
 	if errors.Is(err, ledger.ErrNoRows) {
 		w, err := h.db.Committed(ctx, id)
