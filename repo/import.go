@@ -124,7 +124,7 @@ func (d *DB) importOnce(ctx context.Context, t Task) (w Written, err error) {
 		if err = tx.Rollback(); err != nil {
 			return Written{}, fmt.Errorf("repo: rollback: %w", err)
 		}
-		return d.committed(ctx, t.ID)
+		return d.Committed(ctx, t.ID)
 	}
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: claim task %s: %w", t.ID, err)
@@ -160,10 +160,6 @@ var ErrNoTask = errors.New("repo: no delivery of the task has committed")
 
 // Committed returns the counts an earlier delivery of the task recorded, marked redelivered, or ErrNoTask.
 func (d *DB) Committed(ctx context.Context, taskID string) (Written, error) {
-	return d.committed(ctx, taskID)
-}
-
-func (d *DB) committed(ctx context.Context, taskID string) (Written, error) {
 	w := Written{Redelivered: true}
 	err := d.db.QueryRowContext(ctx, "SELECT added, present FROM import_tasks WHERE task_id = ?", taskID).Scan(&w.Added, &w.Present)
 	if errors.Is(err, sql.ErrNoRows) {

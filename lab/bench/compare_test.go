@@ -1,37 +1,24 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"hpnorton/internal/cli"
-	"hpnorton/internal/testenv"
 )
 
 // TestCompareSmall runs the comparison on two small sizes end to end: a table row per size, a crossover line, a
 // PNG that decodes, and findings naming the command and the measured sizes.
 func TestCompareSmall(t *testing.T) {
 	t.Parallel()
-	ns := testenv.Namespace(t)
-	testenv.Redis(t, ns)
-	testenv.MySQL(t, ns)
-	bin := filepath.Dir(testenv.Build(t, "enqueue", "worker"))
+	e := newBenchEnv(t)
 	dir := t.TempDir()
 	plotPath, findings := filepath.Join(dir, "compare.png"), filepath.Join(dir, "findings.txt")
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--bin", bin, "--sizes", "50,200", "--runs", "1", "--processes", "2",
-		"--redis", testenv.RedisURL(), "--prefix", ns, "--plot", plotPath, "--findings", findings}, &stdout, &stderr)
-	if code != cli.ExitOK {
-		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
-	}
+	out := e.run("--sizes", "50,200", "--runs", "1", "--processes", "2", "--plot", plotPath, "--findings", findings)
 	for _, want := range []string{"2 × 50 ", "2 × 200 ", "crossover:", "speedup"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	f, err := os.Open(plotPath)

@@ -143,7 +143,7 @@ func writeCPU(w io.Writer, modes []string, use map[string][]cpuUse, rows int) er
 	for _, m := range modes {
 		fmt.Fprint(tw, m)
 		for _, c := range cols {
-			fmt.Fprintf(tw, "\t%s", spread(use[m], func(u cpuUse) (float64, bool) { v, ok := u[c]; return v, ok }))
+			fmt.Fprintf(tw, "\t%s", spread(use[m], process(c)))
 		}
 		ours := func(u cpuUse) (float64, bool) { _, loader := u[procMysqlimport]; return u.ours(), !loader }
 		perM := func(u cpuUse) (float64, bool) { v, ok := ours(u); return v * 1e6 / float64(2*rows), ok }
@@ -152,14 +152,25 @@ func writeCPU(w io.Writer, modes []string, use map[string][]cpuUse, rows int) er
 	return tw.Flush()
 }
 
-// spread is the median of a value over runs with its range, or "-" where no run has it.
-func spread(runs []cpuUse, value func(cpuUse) (float64, bool)) string {
+// process is the value of one process group's CPU in a run, where the run has it.
+func process(name string) func(cpuUse) (float64, bool) {
+	return func(u cpuUse) (float64, bool) { v, ok := u[name]; return v, ok }
+}
+
+// values is a value over the runs that have it.
+func values(runs []cpuUse, value func(cpuUse) (float64, bool)) []float64 {
 	var xs []float64
 	for _, u := range runs {
 		if v, ok := value(u); ok {
 			xs = append(xs, v)
 		}
 	}
+	return xs
+}
+
+// spread is the median of a value over runs with its range, or "-" where no run has it.
+func spread(runs []cpuUse, value func(cpuUse) (float64, bool)) string {
+	xs := values(runs, value)
 	if len(xs) == 0 {
 		return "-"
 	}
@@ -168,14 +179,8 @@ func spread(runs []cpuUse, value func(cpuUse) (float64, bool)) string {
 
 // medianOf is the median of one process group's CPU over runs, 0 when no run has it.
 func medianOf(runs []cpuUse, name string) float64 {
-	var xs []float64
-	for _, u := range runs {
-		if v, ok := u[name]; ok {
-			xs = append(xs, v)
-		}
+	if xs := values(runs, process(name)); len(xs) > 0 {
+		return median(xs)
 	}
-	if len(xs) == 0 {
-		return 0
-	}
-	return median(xs)
+	return 0
 }

@@ -275,6 +275,7 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	if e.mode == "linear" {
 		processes, concurrency = 1, 1
 	}
+	e.concurrency = concurrency
 	for i := range processes {
 		w := exec.Command(filepath.Join(e.bin, "worker"), "--redis", o.redisURL, "--mysql", cfg.FormatDSN(),
 			"--queue", e.queue, "--concurrency", strconv.Itoa(concurrency))
@@ -284,7 +285,6 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 			return nil, fmt.Errorf("start worker %d: %w", i, err)
 		}
 		e.workers = append(e.workers, w)
-		e.concurrency = concurrency
 	}
 	return e, nil
 }

@@ -13,22 +13,42 @@ import (
 	"hpnorton/internal/testenv"
 )
 
+// benchEnv is a bench run's test setting: Redis keys and MySQL databases of the test's own, all named after ns, and
+// the two commands built into bin.
+type benchEnv struct {
+	t       *testing.T
+	ns, bin string
+}
+
+func newBenchEnv(t *testing.T) benchEnv {
+	t.Helper()
+	ns := testenv.Namespace(t)
+	testenv.Redis(t, ns) // removes the bench's keys, all named after ns, when the test ends
+	testenv.MySQL(t, ns) // skips, or fails under HPNORTON_REQUIRE_SERVICES, without a server
+	return benchEnv{t: t, ns: ns, bin: filepath.Dir(testenv.Build(t, "enqueue", "worker"))}
+}
+
+// run runs the bench with args, on the setting's binaries, Redis and names, and returns what it printed; an exit
+// other than success fails the test.
+func (e benchEnv) run(args ...string) string {
+	e.t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append([]string{"--bin", e.bin, "--redis", testenv.RedisURL(), "--prefix", e.ns}, args...)
+	if code := run(context.Background(), args, &stdout, &stderr); code != cli.ExitOK {
+		e.t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
 // TestBenchSmallRun builds the two commands and runs every mode once on small files: the command checks each
 // mode's row counts itself, and prints a line per run, the ratios and each process's CPU-seconds.
 func TestBenchSmallRun(t *testing.T) {
 	t.Parallel()
-	ns := testenv.Namespace(t)
-	testenv.Redis(t, ns) // removes the bench's keys, all named after ns, when the test ends
-	testenv.MySQL(t, ns) // skips, or fails under HPNORTON_REQUIRE_SERVICES, without a server
+	e := newBenchEnv(t)
 	if _, err := exec.LookPath("mysqlimport"); err != nil {
 		t.Fatal("mysqlimport is not installed; it comes with Debian's mariadb-client")
 	}
-	bin := filepath.Dir(testenv.Build(t, "enqueue", "worker"))
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--bin", bin, "--rows", "300", "--runs", "1", "--redis", testenv.RedisURL(), "--prefix", ns}, &stdout, &stderr)
-	if code != cli.ExitOK {
-		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
-	}
+	out := e.run("--rows", "300", "--runs", "1")
 	for _, want := range []string{
 		`round 1  linear +[0-9.]+ s`, `round 1  parallel +[0-9.]+ s`, `round 1  mysqlimport +[0-9.]+ s`, `round 1  mysqlimport-threads +[0-9.]+ s`,
 		`parallel vs linear: [0-9.]+×`, `parallel vs mysqlimport: [0-9.]+×`, `parallel vs mysqlimport-threads: [0-9.]+×`,
@@ -37,8 +57,8 @@ func TestBenchSmallRun(t *testing.T) {
 		`\nparallel +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +- +[0-9.]+ \(`,
 		`\nmysqlimport +- +- +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +- +-\n`,
 	} {
-		if !regexp.MustCompile(want).MatchString(stdout.String()) {
-			t.Errorf("output lacks %s:\n%s", want, stdout.String())
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
 		}
 	}
 }
@@ -59,24 +79,16 @@ func TestMedian(t *testing.T) {
 // version's linear mode being one worker at concurrency 1 too.
 func TestBenchReimport(t *testing.T) {
 	t.Parallel()
-	ns := testenv.Namespace(t)
-	testenv.Redis(t, ns)
-	testenv.MySQL(t, ns)
-	bin := filepath.Dir(testenv.Build(t, "enqueue", "worker"))
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--bin", bin, "--before", bin, "--modes", "linear,parallel,reimport", "--rows", "300", "--repeat-every", "10",
-		"--runs", "1", "--redis", testenv.RedisURL(), "--prefix", ns}, &stdout, &stderr)
-	if code != cli.ExitOK {
-		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
-	}
+	e := newBenchEnv(t)
+	out := e.run("--before", e.bin, "--modes", "linear,parallel,reimport", "--rows", "300", "--repeat-every", "10", "--runs", "1")
 	for _, want := range []string{
 		`2 × 300 rows \(270 distinct keys each\)`, `round 1  reimport@before +[0-9.]+ s`,
 		`reimport vs parallel: [0-9.]+× the time of a fresh import`, `reimport now vs before: [0-9.]+× the time`,
 		// An earlier version's linear mode is linear too: one worker at concurrency 1.
 		`\nlinear +1 × 1 `, `\nlinear@before +1 × 1 `, `\nparallel@before +1 × 4 `,
 	} {
-		if !regexp.MustCompile(want).MatchString(stdout.String()) {
-			t.Errorf("output lacks %s:\n%s", want, stdout.String())
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
 		}
 	}
 }
