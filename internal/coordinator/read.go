@@ -37,6 +37,7 @@ type chunk struct {
 	ends      []int  // where each row ends in data
 	unsorted  bool   // some row's key sorts before the row's before it
 	lastKey   [2]int // where the last row's key stands in data: offsets, since appending may move data
+	sorted    []byte // the buffer take sorts rows into, reused like data
 }
 
 func (c *chunk) rows() int { return len(c.ends) }
@@ -88,7 +89,8 @@ func (c *chunk) add(line int, fields [][]byte) {
 // take returns the chunk's rows, in key order, and empties the chunk. Key order is the order in which the rows'
 // locks are taken: two runs that load overlapping keys at once then wait for each other instead of deadlocking.
 // Files often come sorted by key already, and then the rows are returned as they are. The data is the chunk's own
-// buffer, which the next rows reuse: the caller is done with it when it gathers them.
+// buffer, or the one it sorted them into, which the next rows reuse: the caller is done with it when it gathers
+// them.
 func (c *chunk) take() (firstLine, rows int, data []byte) {
 	firstLine, rows, data = c.firstLine, len(c.ends), c.data
 	if c.unsorted {
@@ -97,12 +99,13 @@ func (c *chunk) take() (firstLine, rows int, data []byte) {
 			order[i] = i
 		}
 		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(rowKey(c.row(a), c.key), rowKey(c.row(b), c.key)) })
-		data = make([]byte, 0, len(c.data))
+		data = c.sorted[:0]
 		for _, i := range order {
 			data = append(data, c.row(i)...)
 		}
+		c.sorted = data
 	}
-	*c = chunk{key: c.key, data: c.data[:0], ends: c.ends[:0]}
+	*c = chunk{key: c.key, data: c.data[:0], ends: c.ends[:0], sorted: c.sorted}
 	return firstLine, rows, data
 }
 
@@ -166,13 +169,18 @@ func (r *fileRead) read(ctx context.Context, f *os.File) (fileErr, err error) {
 	}
 	r.fd.size.Store(st.Size())
 	r.seen = newSeenKeys(st.Size(), r.cfg.falsePositives)
+	// The chunk's buffer is made once at its full size, or the file's when smaller (rows take about the bytes
+	// their records do), and every chunk reuses it: grown by appending, it was copied again and again and each
+	// copy faulted in fresh pages, 13% of the reading's time (BenchmarkReadFile).
+	r.batch.data = make([]byte, 0, min(int64(r.cfg.ChunkBytes), st.Size()+st.Size()/8)+2*csvread.MaxRecordBytes)
+	r.batch.ends = make([]int, 0, min(r.cfg.ChunkRows, 1<<16))
 
 	first := &countingReader{r: f, h: crc32.New(castagnoli), fd: r.fd}
 	rd, err := newReader(first, r.kind)
 	if err != nil {
 		return err, nil
 	}
-	fileErr, err = r.firstRead(ctx, rd)
+	fileErr, err = r.firstRead(ctx, rd, func(line int) error { return r.addEarlier(f, first, line) })
 	r.lines, r.blank = rd.Lines(), rd.Blank()
 	if fileErr != nil || err != nil || r.heldRows == 0 {
 		return fileErr, err
@@ -194,7 +202,7 @@ func (r *fileRead) read(ctx context.Context, f *os.File) (fileErr, err error) {
 		return fileErr, err
 	}
 	if second.h.Sum32() != first.h.Sum32() || second.n != first.n || r.settled != r.heldRows {
-		return errors.New("the file changed while it was read, so its repeated keys may not be settled; import it again"), nil
+		return errChanged, nil
 	}
 	return nil, nil
 }
@@ -216,14 +224,28 @@ func (r *fileRead) eachRecord(ctx context.Context, rd *csvread.Reader, next func
 			return nil, ctx.Err()
 		}
 		if err := each(rec); err != nil {
+			if fp, ok := errors.AsType[fileProblem](err); ok {
+				return fp.error, nil
+			}
 			return nil, err
 		}
 	}
 }
 
+// errChanged is the file's problem when a reading finds other bytes than the first.
+var errChanged = errors.New("the file changed while it was read, so its repeated keys may not be settled; import it again")
+
+// fileProblem is an error of each, in eachRecord, that is a problem with the file rather than a failure to send.
+type fileProblem struct{ error }
+
 // firstRead validates every record, rejects the bad ones, sends the rows whose key the filter has not seen, and
 // holds back the others.
-func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, err error) {
+//
+// While the valid records' keys ascend, each is new, and the filter is left alone: files often come sorted by key,
+// and the filter's hashing and cache misses were a sixth of the reading's time, its false positives a second read
+// of the whole file. The first key out of order calls addEarlier with its line, which adds every earlier key.
+func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader, addEarlier func(line int) error) (fileErr, err error) {
+	ascending, last := true, []byte(nil)
 	return r.eachRecord(ctx, rd, rd.Next, "", func(rec csvread.Record) error {
 		r.counts.Read++
 		r.fd.rows.Add(1)
@@ -231,6 +253,16 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader) (fileErr, 
 			return r.reject(&r.problems, *prob)
 		}
 		key := rec.Fields[r.kind.KeyIndex()]
+		if ascending {
+			if last == nil || bytes.Compare(key, last) > 0 {
+				last = append(last[:0], key...)
+				return r.add(ctx, rec.Line, rec.Fields)
+			}
+			ascending = false
+			if err := addEarlier(rec.Line); err != nil {
+				return fileProblem{err}
+			}
+		}
 		if r.seen.testAndAdd(key, rec.Fields) {
 			r.heldRows++
 			if r.held.get(key) < 0 {
@@ -282,6 +314,34 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 		}
 		return r.reject(&r.dups, k.Duplicate(k.FileName(), rec.Line, rec.LastLine, string(rec.Fields[k.KeyIndex()]), first))
 	})
+}
+
+// addEarlier adds to the filter the key of every valid record before line, which the first read passed while keys
+// ascended. It reads again, through the same open file, the bytes the first read has read so far, and checks that
+// they are the same.
+func (r *fileRead) addEarlier(f *os.File, first *countingReader, line int) error {
+	n, sum := first.n, first.h.Sum32()
+	again := &countingReader{r: io.NewSectionReader(f, 0, n), h: crc32.New(castagnoli)}
+	rd, err := newReader(again, r.kind)
+	if err != nil {
+		return errChanged
+	}
+	for {
+		rec, err := rd.Next()
+		if err != nil {
+			return errChanged // the bytes read before hold every line before this one
+		}
+		if rec.Line >= line {
+			break
+		}
+		if r.validate(rec) == nil {
+			r.seen.testAndAdd(rec.Fields[r.kind.KeyIndex()], rec.Fields)
+		}
+	}
+	if _, err := io.Copy(io.Discard, again); err != nil || again.n != n || again.h.Sum32() != sum {
+		return errChanged
+	}
+	return nil
 }
 
 // validate returns the problem that rejects a record, or nil for a row to store.

@@ -19,8 +19,10 @@ import (
 // productsFile writes a random products file and returns what any reading must find, known by construction rather
 // than by parsing: the row sent for each key (the first valid occurrence, whose description names its line), and
 // for every other line of a record whether it is rejected as bad or as a repeat of which line. Keys come from a
-// pool of pool keys, so they repeat; some records are bad; some descriptions span lines.
-func productsFile(t *testing.T, rng *rand.Rand, records, pool int) (dir string, sent map[string]string, rejected map[int]int) {
+// pool of pool keys, so they repeat; some records are bad; some descriptions span lines. The first ascending
+// records take keys spread over the pool in order instead, as in a file sorted by key: ascending, or with a key
+// repeated now and then where ascending exceeds pool.
+func productsFile(t *testing.T, rng *rand.Rand, records, pool, ascending int) (dir string, sent map[string]string, rejected map[int]int) {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("product_id,description,product_type,quantity_available\n")
@@ -28,8 +30,11 @@ func productsFile(t *testing.T, rng *rand.Rand, records, pool int) (dir string, 
 	firstLine := map[string]int{}
 	rejected = map[int]int{} // line → the first line it repeats, or 0 for a bad record
 	line := 2
-	for range records {
+	for i := range records {
 		key := fmt.Sprintf("P%05d", rng.IntN(pool))
+		if i < ascending {
+			key = fmt.Sprintf("P%05d", i*pool/ascending)
+		}
 		desc := fmt.Sprintf("line %d", line)
 		span := 1
 		if rng.IntN(20) == 0 {
@@ -69,12 +74,14 @@ func productsFile(t *testing.T, rng *rand.Rand, records, pool int) (dir string, 
 // line; and the counts add up.
 func TestRepeatsSettledBeforeSending(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ records, pool int }{{300, 100}, {9000, 4000}, {9000, 1 << 30}} {
+	// The last three: a file sorted by key, with more keys than the filter's exact ones; one whose first 6,000 keys
+	// ascend before keys from the whole pool repeat them; and one sorted with repeats.
+	for _, tc := range []struct{ records, pool, ascending int }{{300, 100, 0}, {9000, 4000, 0}, {9000, 1 << 30, 0}, {6000, 99999, 6000}, {9000, 20000, 6000}, {3000, 2000, 3000}} {
 		rng := rand.New(rand.NewPCG(uint64(tc.records), uint64(tc.pool)))
-		dir, wantSent, wantRejected := productsFile(t, rng, tc.records, tc.pool)
+		dir, wantSent, wantRejected := productsFile(t, rng, tc.records, tc.pool, tc.ascending)
 		for _, fp := range []float64{0, 0.5} {
 			for _, chunkRows := range []int{1, 7, 1000} {
-				t.Run(fmt.Sprintf("records=%d/pool=%d/fp=%g/chunk=%d", tc.records, tc.pool, fp, chunkRows), func(t *testing.T) {
+				t.Run(fmt.Sprintf("records=%d/pool=%d/ascending=%d/fp=%g/chunk=%d", tc.records, tc.pool, tc.ascending, fp, chunkRows), func(t *testing.T) {
 					got := map[string]string{}
 					tasks := 0
 					send := func(_ context.Context, k record.Kind, firstLine, rows int, data []byte) error {
@@ -104,6 +111,9 @@ func TestRepeatsSettledBeforeSending(t *testing.T) {
 					}
 					defer r.problems.close()
 					defer r.dups.close()
+					if tc.ascending == tc.records && tc.pool > tc.records && r.heldRows != 0 {
+						t.Errorf("%d rows of a file sorted by key held back for a second read, want none", r.heldRows)
+					}
 					if diff := cmp.Diff(wantSent, got); diff != "" {
 						t.Errorf("rows sent (-want, +got):\n%s", diff)
 					}
@@ -156,6 +166,37 @@ func TestSecondReadFindsAChangedFile(t *testing.T) {
 	// Line 2 was sent; line 3, held back, is rejected with the file's problem, so every record read is counted.
 	if want := (record.Counts{Read: 2, Rejected: 1}); r.counts != want || r.tasks != 1 {
 		t.Errorf("counts %+v and %d tasks, want %+v and 1", r.counts, r.tasks, want)
+	}
+}
+
+// TestKeysOutOfOrderInAChangedFile: the first key out of order reads the file's start again, to add the keys
+// that ascended before it; a file changed by then is reported, not settled with another file's keys.
+func TestKeysOutOfOrderInAChangedFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "products.csv")
+	const header = "product_id,description,product_type,quantity_available\n"
+	if err := os.WriteFile(path, []byte(header+"P1,a,t,1\nP2,a,t,1\nP3,a,t,1\nP1,b,t,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sends := 0
+	send := func(context.Context, record.Kind, int, int, []byte) error {
+		if sends++; sends == 1 { // after two rows; the reader holds the whole file by then
+			return os.WriteFile(path, []byte(header+"P9,a,t,1\nP2,a,t,1\nP3,a,t,1\nP1,b,t,1\n"), 0o644)
+		}
+		return nil
+	}
+	r, fileErr, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: 2, ChunkBytes: DefaultChunkBytes}, record.Products, &feed{}, send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.problems.close()
+	defer r.dups.close()
+	if fileErr == nil || !strings.Contains(fileErr.Error(), "the file changed while it was read") {
+		t.Errorf("file error = %v, want one saying the file changed", fileErr)
+	}
+	if r.tasks != 1 || r.counts.Read != 4 {
+		t.Errorf("%d tasks after %d records, want 1 after 4: the row out of order stays unsent", r.tasks, r.counts.Read)
 	}
 }
 
@@ -254,7 +295,7 @@ func TestHeldKeys(t *testing.T) {
 // TestCheckStopsWhenInterrupted: Check sends nothing, so its reading looks at the context itself, and stops.
 func TestCheckStopsWhenInterrupted(t *testing.T) {
 	t.Parallel()
-	dir, _, _ := productsFile(t, rand.New(rand.NewPCG(3, 4)), 10000, 5000)
+	dir, _, _ := productsFile(t, rand.New(rand.NewPCG(3, 4)), 10000, 5000, 0)
 	if err := os.WriteFile(filepath.Join(dir, "customers.csv"), []byte("user_id,name,address,zip_code,phone_number,email\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
