@@ -7,7 +7,7 @@ DATA        ?= testdata
 ROWS        ?= 300000
 RUNS        ?= 5
 
-.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare
+.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants
 
 # The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
@@ -50,6 +50,11 @@ bench-reimport: lab-build
 # The enqueuer's peak memory at 2 x 100,000 and 2 x 1,000,000 rows, with and without repeated keys.
 bench-memory: lab-build
 	lab/memory
+
+# Breaks each safeguard on purpose in a scratch copy, one at a time, and runs the tests that should catch it; prints
+# which breakages survived. Takes long, so it is not part of `make test`. ONLY=text runs the breakages named so.
+mutants:
+	$(GO) -C lab run ./mutants $(if $(ONLY),-only '$(ONLY)') ..
 
 # Regenerates the shipped sample data; TestShippedTestdata keeps it equal to this output.
 testdata:

@@ -237,3 +237,46 @@ func TestHugeField(t *testing.T) {
 		t.Errorf("results key of %d bytes, %v; want short", len(stored), err)
 	}
 }
+
+// TestProblemsListedAreBounded: the report lists the first 100 problems, in line order, and counts them all; the
+// rejects file holds every one.
+func TestProblemsListedAreBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2)
+	dir := t.TempDir()
+	var c strings.Builder
+	c.WriteString("user_id,name,address,zip_code,phone_number,email\n")
+	for i := range 153 {
+		if i%51 == 0 {
+			fmt.Fprintf(&c, "C%d,Ann,1 Main St,12345,555-0100,ann@example.com\n", i)
+			continue
+		}
+		fmt.Fprintf(&c, "C%d,a record of two fields\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "customers.csv"), []byte(c.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	products := "product_id,description,product_type,quantity_available\nP1,Desk,office,3\n"
+	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(products), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rejects := filepath.Join(t.TempDir(), "rejects.csv")
+	code, stdout, stderr := b.enqueue(t, "--json", "--rejects", rejects, dir)
+	if code != cli.ExitRejected {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+	rep := decode(t, stdout)
+	if rep.ProblemCount != 150 || len(rep.Problems) != 100 {
+		t.Fatalf("%d problems counted and %d listed, want 150 and 100", rep.ProblemCount, len(rep.Problems))
+	}
+	// Lines 2 to 154 hold the records; lines 2, 53 and 104 are the good ones.
+	if first, last := rep.Problems[0].Line, rep.Problems[99].Line; first != 3 || last != 103 {
+		t.Errorf("problems listed from line %d to %d, want the first hundred: 3 to 103", first, last)
+	}
+	if n := len(readRejects(t, rejects)); n != 150 {
+		t.Errorf("the rejects file holds %d rows, want all 150", n)
+	}
+	if rep.Results[0].Processed != 3 || rep.Results[1].Processed != 1 {
+		t.Errorf("results %v, want 3 customers and 1 product processed", rep.Results)
+	}
+}

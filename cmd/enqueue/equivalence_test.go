@@ -202,9 +202,16 @@ func (w *testWorker) Terminate(t *testing.T) {
 // SIGTERM and waits for it. It returns once the worker says it has started.
 func startWorker(t *testing.T, bin, queue, dsn string, args ...string) *testWorker {
 	t.Helper()
+	return startWorkerEnv(t, bin, nil, queue, dsn, args...)
+}
+
+// startWorkerEnv is startWorker with env added to the worker's environment.
+func startWorkerEnv(t *testing.T, bin string, env []string, queue, dsn string, args ...string) *testWorker {
+	t.Helper()
 	name := args[len(args)-1]
 	args = append([]string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", queue, "--poll", "5ms"}, args[:len(args)-1]...)
 	w := &testWorker{cmd: exec.Command(bin, args...)}
+	w.cmd.Env = append(os.Environ(), env...)
 	stderr, err := w.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

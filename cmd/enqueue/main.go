@@ -75,7 +75,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	}
 	quiet := fs.Bool("quiet", false, "no live progress, even on a terminal")
 	strict := fs.Bool("strict", false, "read and validate both files first, and enqueue nothing if any row or file is bad")
-	rejectsPath := fs.String("rejects", "", "write every rejected row to `file` as CSV: file,line,column,value,reason")
+	rejectsPath := fs.String("rejects", "", "write every rejected row to `file` as CSV: file,line,last_line,column,value,reason")
 	cpuProfile := fs.String("cpuprofile", "", "write the enqueuer's CPU profile to `file`")
 	if err := cli.Parse(fs, args); err != nil {
 		return nil, err

@@ -54,13 +54,15 @@ func setup(tb testing.TB, concurrency int) *testBundle {
 	return &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: dsn, ledger: ledger.New(rdb)}
 }
 
-// enqueue runs the command with the bundle's connections and returns its exit status, stdout and stderr.
+// enqueue runs the command with the bundle's connections and returns its exit status, stdout and stderr. A run
+// gives up after 3 minutes unless args say otherwise, and stops when the test ends: a task that keeps failing
+// fails its test instead of hanging for the default hour.
 func (b *testBundle) enqueue(tb testing.TB, args ...string) (int, string, string) {
 	tb.Helper()
 	var stdout, stderr bytes.Buffer
 	runID := fmt.Sprintf("%s_run%d", b.ns, b.runs.Add(1))
-	base := []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", runID}
-	code := run(context.Background(), append(base, args...), &stdout, &stderr)
+	base := []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", runID, "--timeout", "3m"}
+	code := run(tb.Context(), append(base, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -303,12 +305,23 @@ func TestNoWorker(t *testing.T) {
 func TestInterrupted(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
-	testenv.Redis(t, ns)
-	ctx, cancel := context.WithCancel(context.Background())
+	rdb := testenv.Redis(t, ns)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	time.AfterFunc(1500*time.Millisecond, cancel) // as signal.NotifyContext does on SIGINT
+	// No worker serves the queue: once both tasks are pending, the run is waiting, and the cancel comes as
+	// signal.NotifyContext's does on SIGINT.
+	go func() {
+		for ctx.Err() == nil {
+			keys, _ := rdb.Keys(ctx, "asynq:{"+ns+".*}:pending").Result()
+			if len(keys) == 1 && rdb.LLen(ctx, keys[0]).Val() == 2 {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	var stdout, stderr bytes.Buffer
-	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "../../testdata"}
+	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "--timeout", "1m", "../../testdata"}
 	code := run(ctx, args, &stdout, &stderr)
 	want := "enqueue: error: interrupted while waiting (customers 1 tasks waiting, products 1 tasks waiting); the workers still import the enqueued tasks, but this run's results are not recorded"
 	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {

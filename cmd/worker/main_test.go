@@ -44,7 +44,8 @@ func TestRejectsBadEnvironment(t *testing.T) {
 	}
 }
 
-// TestServesUntilCancelled starts the real command and stops it the way SIGTERM does, through its context.
+// TestServesUntilCancelled starts the real command and stops it the way SIGTERM does, through its context. It
+// starts without --concurrency, which must give the documented parallel mode of 4 tasks at once.
 func TestServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
@@ -54,13 +55,16 @@ func TestServesUntilCancelled(t *testing.T) {
 	var stderr testenv.Buffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--concurrency", "1", "--ops", "127.0.0.1:0"}, &stderr)
+		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--ops", "127.0.0.1:0"}, &stderr)
 	}()
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "worker started"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("worker did not start within 30 s:\n%s", stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`"worker started" .*concurrency=4 `).MatchString(stderr.String()) {
+		t.Errorf("the worker's default concurrency is not 4:\n%s", stderr.String())
 	}
 	// The operations address serves the Go profiler…
 	m := regexp.MustCompile(`pprof=(http://\S+)`).FindStringSubmatch(stderr.String())
@@ -109,7 +113,7 @@ func TestServesUntilCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker did not stop within 30 s of cancellation")
 	}
-	for _, want := range []string{"worker started", "concurrency=1", "write=load", "poll=20ms", "shutting down", "worker stopped"} {
+	for _, want := range []string{"worker started", "write=load", "poll=20ms", "shutting down", "worker stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}

@@ -2,10 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
 	"flag"
+	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"hpnorton/internal/testenv"
 )
 
 func TestExitCode(t *testing.T) {
@@ -77,5 +84,62 @@ func TestGuard(t *testing.T) {
 	want := errors.New("plain")
 	if err := Guard(func() error { return want }); err != want {
 		t.Errorf("Guard(error) = %v, want the error itself", err)
+	}
+}
+
+// TestDriverMessagesReachTheLogger: after RouteDriverLogs, what the Redis and MySQL clients log themselves, such as
+// a failed dial, goes to the command's logger, without the passwords of the URL and DSN. It changes the process's
+// driver loggers, so it does not run in parallel, and puts them back.
+func TestDriverMessagesReachTheLogger(t *testing.T) {
+	t.Cleanup(func() {
+		routeDrivers.Store(false)
+		driverLog.Store(nil)
+	})
+	RouteDriverLogs()
+	var buf testenv.Buffer
+	if _, err := NewLogger(&buf, "text"); err != nil {
+		t.Fatal(err)
+	}
+	// A server that hangs up at once makes the MySQL driver log "unexpected EOF"; once it is gone, a dial to its
+	// port makes go-redis log "failed to dial".
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	db, err := sql.Open("mysql", "root:s3cret-mysql@tcp("+addr+")/x?timeout=5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.Ping() == nil {
+		t.Fatal("a server that hangs up answered the ping")
+	}
+	ln.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: "s3cret-redis", MaxRetries: -1})
+	defer rdb.Close()
+	if rdb.Ping(t.Context()).Err() == nil {
+		t.Fatal("a closed port answered the ping")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := buf.String()
+		if strings.Contains(got, "level=WARN msg=\"mysql: ") && strings.Contains(got, "level=WARN msg=\"redis: ") {
+			if strings.Contains(got, "s3cret") {
+				t.Errorf("a driver message shows a password:\n%s", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the logger got no warning from both clients in 10 s:\n%s", got)
+		}
 	}
 }

@@ -154,11 +154,17 @@ func (s *Buffer) String() string {
 // the path of the first. It builds in the product's own module, so that the lab's tests can build them too.
 func Build(tb testing.TB, commands ...string) string {
 	tb.Helper()
+	return BuildTags(tb, "", commands...)
+}
+
+// BuildTags is Build with build tags, such as crashtest, which arms a worker's crash hook.
+func BuildTags(tb testing.TB, tags string, commands ...string) string {
+	tb.Helper()
 	dir := tb.TempDir()
 	_, self, _, _ := runtime.Caller(0) // this file, internal/testenv/testenv.go
 	root := filepath.Join(filepath.Dir(self), "..", "..")
 	for _, c := range commands {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, c), "./cmd/"+c)
+		build := exec.Command("go", "build", "-tags", tags, "-o", filepath.Join(dir, c), "./cmd/"+c)
 		build.Dir = root
 		out, err := build.CombinedOutput()
 		if err != nil {

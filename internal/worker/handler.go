@@ -53,6 +53,9 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	if crashAfterCommit != nil {
+		crashAfterCommit()
+	}
 	o := ledger.Outcome{TaskID: id, FirstLine: p.FirstLine, Counts: w.Counts, Worker: h.worker, Concurrency: h.concurrency, Redelivered: w.Redelivered}
 	if err := h.ledger.Record(ctx, p.RunID, k, o); err != nil {
 		return err
@@ -64,6 +67,10 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		"added", o.Added, "present", o.Present, "redelivered", o.Redelivered, "duration", time.Since(start).Round(time.Microsecond))
 	return nil
 }
+
+// crashAfterCommit, when set, runs after a task's rows have committed and before its outcome is recorded. Only
+// tests set it, through the crashtest build tag (crash.go).
+var crashAfterCommit func()
 
 // errRowsGone means a task's rows are not in Redis, and no delivery of it has loaded them.
 var errRowsGone = errors.New("its rows are gone from Redis (expired after two days, or deleted), and no delivery of it loaded them; run the import again")

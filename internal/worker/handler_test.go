@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
@@ -138,5 +139,24 @@ func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
 	}
 	if n, err := db.Count(t.Context(), record.Customers); err != nil || n != 0 {
 		t.Errorf("customers = %d, %v; want 0: nothing may land", n, err)
+	}
+}
+
+// TestRetryDelay: a failed task waits 1 s, then twice as long at each failure up to a minute, plus up to a tenth
+// more so that the tasks a MySQL outage failed together do not all come back at once; a task whose worker died
+// comes back after 1 s.
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	failed := errors.New("MySQL down")
+	for n, want := range []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60} {
+		want *= time.Second
+		for range 20 {
+			if d := retryDelay(n, failed, nil); d < want || d > want+want/10 {
+				t.Fatalf("retry %d waits %s, want %s to %s", n, d, want, want+want/10)
+			}
+		}
+	}
+	if d := retryDelay(5, asynq.ErrLeaseExpired, nil); d != time.Second {
+		t.Errorf("a dead worker's task waits %s, want 1s", d)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+	"time"
 
 	"hpnorton/internal/cli"
 	"hpnorton/internal/testenv"
@@ -34,7 +35,10 @@ func (e benchEnv) run(args ...string) string {
 	e.t.Helper()
 	var stdout, stderr bytes.Buffer
 	args = append([]string{"--bin", e.bin, "--redis", testenv.RedisURL(), "--prefix", e.ns}, args...)
-	if code := run(context.Background(), args, &stdout, &stderr); code != cli.ExitOK {
+	// The bench's commands die with this context: a run that hangs fails its test in minutes and leaves no process.
+	ctx, cancel := context.WithTimeout(e.t.Context(), 5*time.Minute)
+	defer cancel()
+	if code := run(ctx, args, &stdout, &stderr); code != cli.ExitOK {
 		e.t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 	return stdout.String()

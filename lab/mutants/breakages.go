@@ -1,0 +1,186 @@
+package main
+
+// breakage is one rule broken on purpose: old, which must occur once in file, becomes new. pkgs are the packages
+// whose tests should catch it, run with -run when run is set.
+type breakage struct {
+	name     string
+	file     string
+	old, new string
+	pkgs     []string
+	run      string
+}
+
+// breakages are the safeguards the README and the code promise, each broken in the smallest way that defeats it.
+var breakages = []breakage{
+	// The worker's counts and settings.
+	{
+		name: "metrics: added and present swapped",
+		file: "internal/worker/metrics.go",
+		old:  `m.rows.WithLabelValues(k.String(), "added").Add(float64(c.Added))`,
+		new:  `m.rows.WithLabelValues(k.String(), "added").Add(float64(c.Present))`,
+		pkgs: []string{"./internal/worker"},
+	},
+	{
+		name: "metrics: a redelivery's rows counted again",
+		file: "internal/worker/metrics.go",
+		old:  "\t\tm.redelivered.WithLabelValues(k.String()).Inc()\n\t\treturn\n",
+		new:  "\t\tm.redelivered.WithLabelValues(k.String()).Inc()\n",
+		pkgs: []string{"./internal/worker"},
+	},
+	{
+		name: "retry: a flat 20 s backoff",
+		file: "internal/worker/worker.go",
+		old:  "d := min(time.Second<<min(n, 6), time.Minute)",
+		new:  "d := 20 * time.Second",
+		pkgs: []string{"./internal/worker"},
+	},
+	{
+		name: "worker: default concurrency 1, not 4",
+		file: "cmd/worker/main.go",
+		old:  "const defaultConcurrency = 4",
+		new:  "const defaultConcurrency = 1",
+		pkgs: []string{"./cmd/worker"},
+	},
+	// The run's wait and report.
+	{
+		name: "wait: a task failed for good is never diagnosed",
+		file: "internal/coordinator/coordinator.go",
+		old:  "if err := w.diagnose(ctx); err != nil {",
+		new:  "if err := error(nil); err != nil {",
+		pkgs: []string{"./internal/coordinator", "./cmd/enqueue"},
+		run:  "Diagnose|TaskLandsOnly|NoWorker",
+	},
+	{
+		name: "report: problems listed bounded at 3, not 100",
+		file: "internal/coordinator/coordinator.go",
+		old:  "maxListedProblems = 100",
+		new:  "maxListedProblems = 3",
+		pkgs: []string{"./internal/coordinator", "./cmd/enqueue"},
+		run:  "Problem|Hostile|Table|Strict",
+	},
+	{
+		name: "ledger: Finish leaves the run's working keys",
+		file: "internal/ledger/ledger.go",
+		old:  "\t\tp.Del(ctx, workingKeys(runID)...)\n",
+		new:  "",
+		pkgs: []string{"./internal/ledger", "./cmd/enqueue"},
+		run:  "Tuple|Record|LinearImportTwice|TableOutput",
+	},
+	// Logs.
+	{
+		name: "cli: MySQL driver's messages not routed to the command's logger",
+		file: "internal/cli/cli.go",
+		old:  "_ = mysql.SetLogger(driverLogger{})",
+		new:  "_ = mysql.Logger(driverLogger{})",
+		pkgs: []string{"./internal/cli"},
+	},
+	{
+		name: "cli: go-redis's messages not routed to the command's logger",
+		file: "internal/cli/cli.go",
+		old:  "\tredis.SetLogger(driverLogger{})\n",
+		new:  "",
+		pkgs: []string{"./internal/cli"},
+	},
+	// Validation.
+	{
+		name: "record: no length check on key columns",
+		file: "internal/record/record.go",
+		old:  "case len(v) > c.MaxChars && utf8.RuneCount(v) > c.MaxChars:",
+		new:  "case !c.Key && len(v) > c.MaxChars && utf8.RuneCount(v) > c.MaxChars:",
+		pkgs: []string{"./internal/record", "./cmd/enqueue"},
+		run:  "Validate|Plain|Oracle",
+	},
+	{
+		name: "record: keys with leading whitespace accepted",
+		file: "internal/record/record.go",
+		old:  "case c.Key && len(bytes.TrimSpace(v)) != len(v):",
+		new:  "case c.Key && len(bytes.TrimRight(v, \" \\t\\r\\n\")) != len(v):",
+		pkgs: []string{"./internal/record", "./cmd/enqueue"},
+		run:  "Validate|Plain|Oracle",
+	},
+	{
+		name: "csvread: a record's line is its last, not its first",
+		file: "internal/csvread/csvread.go",
+		old:  "rec := Record{Line: raw.line, LastLine: raw.lastLine}",
+		new:  "rec := Record{Line: raw.lastLine, LastLine: raw.lastLine}",
+		pkgs: []string{"./internal/csvread", "./internal/coordinator", "./cmd/enqueue"},
+		run:  "Read|Repeats|Oracle",
+	},
+	// Repeated keys.
+	{
+		name: "read: repeated keys not settled",
+		file: "internal/coordinator/read.go",
+		old:  "if r.seen.testAndAdd(key, rec.Fields) {",
+		new:  "if r.seen.testAndAdd(key, rec.Fields) && false {",
+		pkgs: []string{"./internal/coordinator", "./cmd/enqueue"},
+		run:  "Repeats|Second|OutOfOrder|Chunk|Oracle",
+	},
+	{
+		name: "read: a key equal to the one before counts as ascending",
+		file: "internal/coordinator/read.go",
+		old:  "if last == nil || bytes.Compare(key, last) > 0 {",
+		new:  "if last == nil || bytes.Compare(key, last) >= 0 {",
+		pkgs: []string{"./internal/coordinator", "./cmd/enqueue"},
+		run:  "Repeats|Second|OutOfOrder|Chunk|Oracle",
+	},
+	{
+		name: "read: the keys before the first out of order are not added",
+		file: "internal/coordinator/read.go",
+		old:  "\t\t\tr.seen.testAndAdd(rec.Fields[r.kind.KeyIndex()], rec.Fields)\n",
+		new:  "",
+		pkgs: []string{"./internal/coordinator", "./cmd/enqueue"},
+		run:  "Repeats|Second|OutOfOrder|Chunk|Oracle",
+	},
+	{
+		name: "read: the start read again is not checked against the first reading",
+		file: "internal/coordinator/read.go",
+		old:  "again.n != n || again.h.Sum32() != sum {",
+		new:  "again.n != n && sum == 0 {",
+		pkgs: []string{"./internal/coordinator", "./cmd/enqueue"},
+		run:  "Repeats|Second|OutOfOrder|Chunk|Oracle",
+	},
+	{
+		name: "read: rows sent in file order, not key order",
+		file: "internal/coordinator/read.go",
+		old:  "\t\tc.unsorted = true\n",
+		new:  "",
+		pkgs: []string{"./internal/coordinator", "./cmd/enqueue"},
+		run:  "Repeats|Second|OutOfOrder|Chunk|Oracle",
+	},
+	// Writing.
+	{
+		name: "repo: LOAD DATA warnings ignored",
+		file: "repo/import.go",
+		old:  "if skipped := t.Rows - int(n); warnings > skipped {",
+		new:  "if skipped := t.Rows - int(n); warnings > skipped && false {",
+		pkgs: []string{"./repo"},
+	},
+	{
+		name: "repo: the task's record written after the commit",
+		file: "repo/import.go",
+		old: `	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, finished_at = NOW(6) WHERE task_id = ?", w.Added, w.Present, t.ID)
+	if err != nil {
+		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
+	}
+	if err = tx.Commit(); err != nil {
+		return Written{}, fmt.Errorf("repo: commit task %s: %w", t.ID, err)
+	}`,
+		new: `	if err = tx.Commit(); err != nil {
+		return Written{}, fmt.Errorf("repo: commit task %s: %w", t.ID, err)
+	}
+	_, err = d.db.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, finished_at = NOW(6) WHERE task_id = ?", w.Added, w.Present, t.ID)
+	if err != nil {
+		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
+	}`,
+		pkgs: []string{"./repo"},
+	},
+	// The worker between commit and outcome.
+	{
+		name: "worker: the outcome not recorded when the commit was a redelivery's",
+		file: "internal/worker/handler.go",
+		old:  "o := ledger.Outcome{TaskID: id, FirstLine: p.FirstLine, Counts: w.Counts, Worker: h.worker, Concurrency: h.concurrency, Redelivered: w.Redelivered}",
+		new:  "o := ledger.Outcome{TaskID: id, FirstLine: p.FirstLine, Counts: w.Counts, Worker: h.worker, Concurrency: h.concurrency}",
+		pkgs: []string{"./internal/worker", "./cmd/enqueue"},
+		run:  "Crash|Dies|Redeliver|Handler",
+	},
+}
