@@ -42,6 +42,18 @@ func (m Method) String() string {
 	return fmt.Sprintf("Method(%d)", int(m))
 }
 
+// ErrAltered means MySQL would have stored a value of the task otherwise than it came: cut, or turned into another
+// number. Nothing of the task is stored, and a retry would end the same way.
+var ErrAltered = errors.New("repo: MySQL would have altered a value")
+
+// errDataTooLong, errIncorrectValue and errOutOfRange are what a strict-mode INSERT fails with where LOAD DATA
+// warns; either way the task is refused whole (ErrAltered).
+const (
+	errDataTooLong    = 1406
+	errIncorrectValue = 1366
+	errOutOfRange     = 1264
+)
+
 // ErrUnknownRun means a task names a run this database did not register: it was meant for another database.
 var ErrUnknownRun = errors.New("repo: this database registered no such run")
 
@@ -231,10 +243,10 @@ func loadWarning(ctx context.Context, tx *sql.Tx, t Task, extra int) error {
 			return fmt.Errorf("repo: load %s: read warnings: %w", t.ID, err)
 		}
 		if code != errDupEntry {
-			return fmt.Errorf("repo: MySQL would have altered a value of task %s, so nothing of it is stored: %s %d: %s", t.ID, level, code, msg)
+			return fmt.Errorf("%w of task %s, so nothing of it is stored: %s %d: %s", ErrAltered, t.ID, level, code, msg)
 		}
 	}
-	return fmt.Errorf("repo: MySQL would have altered %d values of task %s, so nothing of it is stored", extra, t.ID)
+	return fmt.Errorf("%w (%d values) of task %s, so nothing of it is stored", ErrAltered, extra, t.ID)
 }
 
 // AppendRow appends one row in LOAD DATA's default format, which ImportTask's Data holds: fields separated by
@@ -364,6 +376,10 @@ func insertBatch(ctx context.Context, tx *sql.Tx, k record.Kind, rows [][]any) (
 	key := quoteIdent(cols[k.KeyIndex()].Name)
 	q.WriteString(" ON DUPLICATE KEY UPDATE " + key + " = " + key)
 	res, err := tx.ExecContext(ctx, q.String(), args...)
+	var merr *mysql.MySQLError
+	if errors.As(err, &merr) && (merr.Number == errDataTooLong || merr.Number == errIncorrectValue || merr.Number == errOutOfRange) {
+		return 0, fmt.Errorf("%w: insert %d %s: %w", ErrAltered, len(rows), k, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("repo: insert %d %s: %w", len(rows), k, err)
 	}

@@ -99,6 +99,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		cfg.Dir = fs.Arg(0)
 	}
 	cfg.Queue = conn.Queue
+	cfg.WorkerCommand = conn.WorkerCommand()
 	var rejects *rejectsFile
 	if *rejectsPath != "" {
 		// Created now, so that a path that cannot be written fails the command before any work.
@@ -224,12 +225,14 @@ func printTable(w io.Writer, rep *coordinator.Report) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "run %s: %s, %d worker(s), %.3f s; results in Redis at %s\n", rep.RunID, rep.Mode, len(rep.Workers), rep.Seconds, rep.ResultsKey)
+	fmt.Fprintf(w, "run %s: %s, %s, %.3f s; results in Redis at %s\n", rep.RunID, rep.Mode, coordinator.Plural(len(rep.Workers), "worker"), rep.Seconds, rep.ResultsKey)
 	fmt.Fprintf(w, "results (processed, before, after, seconds): %s\n\n", tuples)
+	// The counts before and after are in the tuples above; without them the table fits 80 columns for files of
+	// millions of rows.
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "file\tlines\tread\tadded\tpresent\trejected\tbefore\tafter\tseconds\ttasks\t")
+	fmt.Fprintln(tw, "file\tlines\tread\tadded\tpresent\trejected\tseconds\ttasks\t")
 	for _, f := range rep.Files {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f\t%d\t\n", f.File, f.Lines, f.Read, f.Added, f.Present, f.Rejected, f.Before, f.After, f.Seconds, f.Tasks)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.3f\t%d\t\n", f.File, f.Lines, f.Read, f.Added, f.Present, f.Rejected, f.Seconds, f.Tasks)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

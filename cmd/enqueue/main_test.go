@@ -193,7 +193,7 @@ func TestMissingFileAndBadHeader(t *testing.T) {
 		t.Fatalf("exit %d, want 1\n%s", code, stderr)
 	}
 	rep := decode(t, stdout)
-	if rep.Results[0].Processed != 5 || rep.Files[1].Error != "file does not exist" || rep.Results[1].Processed != 0 {
+	if rep.Results[0].Processed != 5 || rep.Files[1].Error != "file does not exist in "+dir || rep.Results[1].Processed != 0 {
 		t.Errorf("results %+v, files %+v; want customers imported and products reported missing", rep.Results, rep.Files)
 	}
 
@@ -293,11 +293,18 @@ func TestNoWorker(t *testing.T) {
 	ns := testenv.Namespace(t)
 	testenv.Redis(t, ns)
 	var stdout, stderr bytes.Buffer
-	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "--timeout", "2s", "../../testdata"}
-	code := run(context.Background(), args, &stdout, &stderr)
-	want := "enqueue: error: run did not finish within 2s: customers 1 tasks waiting, products 1 tasks waiting"
+	dsn := testenv.MySQL(t, ns)
+	// 7 s: after 5 s without progress, the run looks for workers and says how to start one.
+	args := []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--run-id", ns, "--timeout", "7s", "../../testdata"}
+	code := run(t.Context(), args, &stdout, &stderr)
+	want := "enqueue: error: run did not finish within 7s: customers 1 task waiting, products 1 task waiting; its tasks stay queued"
 	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr.String(), want)
+	}
+	// The hint gives the whole command, so that a copied one starts a worker on this run's Redis and database.
+	hint := "start one with: " + cli.Conn{RedisURL: testenv.RedisURL(), MySQLDSN: dsn, Queue: ns}.WorkerCommand()
+	if !strings.Contains(stderr.String(), hint) || !strings.Contains(hint, "--mysql '"+dsn+"'") {
+		t.Errorf("stderr:\n%s\nwant the hint %q", stderr.String(), hint)
 	}
 }
 
@@ -323,7 +330,7 @@ func TestInterrupted(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "--timeout", "1m", "../../testdata"}
 	code := run(ctx, args, &stdout, &stderr)
-	want := "enqueue: error: interrupted while waiting (customers 1 tasks waiting, products 1 tasks waiting); the workers still import the enqueued tasks, but this run's results are not recorded"
+	want := "enqueue: error: interrupted while waiting (customers 1 task waiting, products 1 task waiting); the workers still import the enqueued tasks, but this run's results are not recorded"
 	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr.String(), want)
 	}
@@ -401,5 +408,80 @@ func TestSecretsStayHidden(t *testing.T) {
 		if out := stdout.String() + stderr.String(); strings.Contains(out, secret) || code == cli.ExitOK && args[0] != "-h" {
 			t.Errorf("%v: exit %d, output shows the password or the command succeeded:\n%s", args, code, out)
 		}
+	}
+}
+
+// TestMissingOrEmptyFolder: a folder that is missing, a file given as the folder, or a folder holding neither
+// file is an error in one line naming the folder, with exit status 2; no run starts, so MySQL records no run and
+// Redis holds nothing of it.
+func TestMissingOrEmptyFolder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	rdb := testenv.Redis(t, b.ns)
+	empty := t.TempDir()
+	missing := filepath.Join(empty, "no-such-folder")
+	file := filepath.Join(t.TempDir(), "customers.csv")
+	if err := os.WriteFile(file, []byte("user_id\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, want string }{
+		{missing, "enqueue: error: folder " + missing + " does not exist\n"},
+		{empty, "enqueue: error: folder " + empty + " holds neither customers.csv nor products.csv\n"},
+		{file, "enqueue: error: " + file + " is not a folder; give the folder that holds customers.csv and products.csv\n"},
+	} {
+		code, stdout, stderr := b.enqueue(t, tc.dir)
+		if code != cli.ExitError || stdout != "" || stderr != tc.want {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2, nothing and %q", tc.dir, code, stdout, stderr, tc.want)
+		}
+	}
+	db, err := sql.Open("mysql", b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var runs int
+	if err := db.QueryRow("SELECT COUNT(*) FROM import_runs").Scan(&runs); err != nil || runs != 0 {
+		t.Errorf("%d runs recorded, %v; want none", runs, err)
+	}
+	if keys := rdb.Keys(t.Context(), "*"+b.ns+"_run*").Val(); len(keys) != 0 {
+		t.Errorf("Redis holds %q; want nothing of the runs", keys)
+	}
+}
+
+// TestTableFits80Columns: the results table of a run of 2 × 1,000,000 rows fits an 80-column terminal.
+func TestTableFits80Columns(t *testing.T) {
+	t.Parallel()
+	rep := &coordinator.Report{RunID: "20261127T174728Z-b7033460", Mode: "parallel"}
+	for _, name := range []string{"customers.csv", "products.csv"} {
+		f := coordinator.File{File: name, Lines: 1_000_000, Tasks: 50, Seconds: 61.234, Before: 1_000_000, After: 2_000_000}
+		f.Read, f.Added, f.Present, f.Rejected = 1_000_000, 999_000, 500, 500
+		rep.Files = append(rep.Files, f)
+	}
+	var b bytes.Buffer
+	if err := printTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	table := strings.Split(b.String(), "\n\n")[1] // after the run's line and the tuples
+	for _, line := range strings.Split(strings.TrimSpace(table), "\n") {
+		if len(line) > 80 {
+			t.Errorf("a table line of %d columns, want at most 80:\n%s", len(line), table)
+		}
+	}
+}
+
+// TestFlagsAfterTheFolder: flags typed after the folder count, as people type them.
+func TestFlagsAfterTheFolder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2)
+	rejects := filepath.Join(t.TempDir(), "r.csv")
+	code, stdout, stderr := b.enqueue(t, "../../testdata", "--json", "--rejects", rejects)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if rep := decode(t, stdout); rep.Results[0].Processed != 1000 || rep.Results[1].Processed != 1000 {
+		t.Errorf("results %v, want 1000 rows of each", rep.Results)
+	}
+	if _, err := os.Stat(rejects); err != nil {
+		t.Errorf("--rejects after the folder made no file: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -21,13 +22,17 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// progressBars draws a bar per file while a run waits: rows done out of the total, the rate and the time left.
+// progressBars draws a bar per file while a run waits: rows done out of the total, the rate and the time left,
+// in 80 columns for files of millions of rows.
 // Log lines written through Writer appear above the bars instead of tearing them.
 type progressBars struct {
 	p     *mpb.Progress
 	bars  map[record.Kind]*mpb.Bar
 	exact map[record.Kind]*atomic.Bool // files read to the end, whose totals are counts, not estimates
 	done  map[record.Kind]bool         // files whose tasks have all finished
+
+	start  time.Time
+	doneAt map[record.Kind]*atomic.Int64 // when each file's tasks had all finished, in nanoseconds from start
 
 	mu     sync.Mutex // guards done and closed
 	out    io.Writer  // where Writer sends log lines once the bars are gone
@@ -39,37 +44,68 @@ type progressBars struct {
 // since mpb would otherwise draw nothing to a writer it cannot tell is a terminal, such as a test's buffer.
 func newProgressBars(out io.Writer) *progressBars {
 	pb := &progressBars{
-		p:     mpb.New(mpb.WithOutput(out), mpb.WithAutoRefresh(), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond)),
-		bars:  map[record.Kind]*mpb.Bar{},
-		exact: map[record.Kind]*atomic.Bool{},
-		done:  map[record.Kind]bool{},
-		out:   out,
+		p:      mpb.New(mpb.WithOutput(out), mpb.WithAutoRefresh(), mpb.WithWidth(80), mpb.WithRefreshRate(200*time.Millisecond)),
+		bars:   map[record.Kind]*mpb.Bar{},
+		exact:  map[record.Kind]*atomic.Bool{},
+		done:   map[record.Kind]bool{},
+		out:    out,
+		start:  time.Now(),
+		doneAt: map[record.Kind]*atomic.Int64{},
 	}
 	for _, k := range record.Kinds {
 		// The total is unknown until the file has been read; until then the coordinator estimates it from the
-		// bytes read, and the bar marks it with "~".
+		// bytes read, and the bar marks it with "~". Its column keeps its width as the total grows from an estimate
+		// to the count, so that the bar does not shift.
 		exact := &atomic.Bool{}
 		pb.exact[k] = exact
-		pb.bars[k] = pb.p.AddBar(0,
+		pb.doneAt[k] = &atomic.Int64{}
+		pb.bars[k] = pb.p.AddBar(0, mpb.BarWidth(14),
 			mpb.PrependDecorators(
 				decor.Name(k.FileName(), decor.WCSyncSpaceR),
 				decor.CurrentNoUnit("%d", decor.WCSyncSpace),
-				decor.Any(func(decor.Statistics) string {
+				decor.Any(func(s decor.Statistics) string {
 					if exact.Load() {
-						return " / "
+						return fmt.Sprintf(" / %d", s.Total)
 					}
-					return " / ~"
-				}),
-				decor.TotalNoUnit("%d rows"),
+					return fmt.Sprintf(" / ~%d", s.Total)
+				}, decor.WC{W: 12, C: decor.DindentRight}),
 			),
 			mpb.AppendDecorators(
 				decor.Percentage(decor.WCSyncSpace),
-				decor.AverageSpeed(nil, "%.0f rows/s", decor.WCSyncSpace),
-				decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), "done"),
+				decor.Any(func(s decor.Statistics) string { return pb.rate(k, s) }, decor.WCSyncSpace),
+				decor.Any(func(s decor.Statistics) string { return pb.left(k, s) }, decor.WCSyncSpace),
 			),
 		)
 	}
 	return pb
+}
+
+// elapsed is the time a file has taken: until its last task finished, or until now.
+func (pb *progressBars) elapsed(k record.Kind) time.Duration {
+	if d := pb.doneAt[k].Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return time.Since(pb.start)
+}
+
+// rate is a file's rows a second over its own time, so that a file that finished first keeps its own rate.
+func (pb *progressBars) rate(k record.Kind, s decor.Statistics) string {
+	if el := pb.elapsed(k); s.Current > 0 && el > 0 {
+		return fmt.Sprintf("%.0f rows/s", float64(s.Current)/el.Seconds())
+	}
+	return "- rows/s"
+}
+
+// left is a file's time left at its rate so far: unknown while no row is done, rather than "0s".
+func (pb *progressBars) left(k record.Kind, s decor.Statistics) string {
+	switch {
+	case pb.doneAt[k].Load() > 0:
+		return "done"
+	case s.Current <= 0 || s.Total <= s.Current:
+		return "left ?"
+	}
+	el := pb.elapsed(k)
+	return "left " + (time.Duration(float64(el) * float64(s.Total-s.Current) / float64(s.Current))).Round(time.Second).String()
 }
 
 // Update moves the bars to the run's progress; it is coordinator.Config.Progress.
@@ -85,6 +121,7 @@ func (pb *progressBars) Update(files []coordinator.FileProgress) {
 			// every bar is complete, and the run's last log lines would be lost.
 			total = f.Rows
 			pb.done[f.Kind] = true
+			pb.doneAt[f.Kind].CompareAndSwap(0, int64(max(time.Since(pb.start), 1)))
 		}
 		bar.SetTotal(total, false)
 		bar.SetCurrent(f.Rows)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime/pprof"
 	"strings"
@@ -45,6 +46,24 @@ type Conn struct {
 	LogFormat string
 }
 
+// WorkerCommand is the command line that starts a worker on the same Redis, MySQL database and queue, with the
+// passwords masked, for hints that a person copies.
+func (c Conn) WorkerCommand() string {
+	redisURL := c.RedisURL
+	if u, err := url.Parse(redisURL); err == nil {
+		redisURL = u.Redacted()
+	}
+	dsn := c.MySQLDSN
+	if cfg, err := mysql.ParseDSN(dsn); err == nil {
+		if cfg.Passwd != "" {
+			cfg.Passwd = "xxxxx"
+		}
+		dsn = cfg.FormatDSN()
+	}
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	return fmt.Sprintf("worker --redis %s --mysql %s --queue %s", quote(redisURL), quote(dsn), quote(c.Queue))
+}
+
 // AddFlags registers --redis, --mysql, --queue and --log-format on fs, with defaults from HPNORTON_REDIS_URL,
 // HPNORTON_MYSQL_DSN, HPNORTON_QUEUE and HPNORTON_LOG_FORMAT.
 func (c *Conn) AddFlags(fs *flag.FlagSet) {
@@ -66,16 +85,31 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
-// Parse parses args into fs and turns its failures into a *UsageError, or flag.ErrHelp for -h.
+// Parse parses args into fs and turns its failures into a *UsageError, or flag.ErrHelp for -h. Flags may come
+// before and after the arguments, as people type them (enqueue DIR --json); "--" ends the flags, and everything
+// after it is an argument. The standard flag package alone stops at the first argument.
 func Parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard) // the caller prints usage once, where it prints every other error
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return &UsageError{Msg: err.Error()}
 		}
-		return &UsageError{Msg: err.Error()}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			positional = append(positional, rest...) // after "--", all are arguments
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
 	}
-	return nil
+	// fs.Args() is what the last Parse left; parsing "--" and the arguments sets it to the arguments.
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // EnvDefault sets flag name from the environment variable env when it is set, so that the command line still

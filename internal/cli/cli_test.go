@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,55 @@ func TestDriverMessagesReachTheLogger(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the logger got no warning from both clients in 10 s:\n%s", got)
 		}
+	}
+}
+
+// TestParseFlagsAnywhere: flags before and after the arguments are parsed, and "--" ends them.
+func TestParseFlagsAnywhere(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args       []string
+		json       bool
+		rejects    string
+		positional []string
+	}{
+		{[]string{"testdata", "--json", "--rejects", "r.csv"}, true, "r.csv", []string{"testdata"}},
+		{[]string{"--json", "testdata", "--rejects=r.csv"}, true, "r.csv", []string{"testdata"}},
+		{[]string{"a", "b", "--json"}, true, "", []string{"a", "b"}},
+		{[]string{"--json", "--", "--rejects", "x"}, true, "", []string{"--rejects", "x"}},
+		{[]string{"a", "--", "-b"}, false, "", []string{"a", "-b"}},
+		{nil, false, "", []string{}},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "")
+		rejects := fs.String("rejects", "", "")
+		if err := Parse(fs, tc.args); err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if *asJSON != tc.json || *rejects != tc.rejects || !slices.Equal(fs.Args(), tc.positional) {
+			t.Errorf("%q: json %v, rejects %q, arguments %q; want %v, %q, %q", tc.args, *asJSON, *rejects, fs.Args(), tc.json, tc.rejects, tc.positional)
+		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var ue *UsageError
+	if err := Parse(fs, []string{"dir", "--no-such-flag"}); !errors.As(err, &ue) {
+		t.Errorf("an unknown flag after an argument gives %v, want a usage error", err)
+	}
+}
+
+// TestWorkerCommand: the hint's command names the same servers and queue, with every password masked, quoted for
+// a shell.
+func TestWorkerCommand(t *testing.T) {
+	t.Parallel()
+	c := Conn{RedisURL: "redis://:s3cret@redis.example:6380/2", MySQLDSN: "app:s3cret@tcp(db.example:3306)/imports", Queue: "nightly"}
+	want := "worker --redis 'redis://:xxxxx@redis.example:6380/2' --mysql 'app:xxxxx@tcp(db.example:3306)/imports' --queue 'nightly'"
+	if got := c.WorkerCommand(); got != want {
+		t.Errorf("WorkerCommand() = %q, want %q", got, want)
+	}
+	c = Conn{RedisURL: DefaultRedisURL, MySQLDSN: DefaultMySQLDSN, Queue: DefaultQueue}
+	want = "worker --redis 'redis://127.0.0.1:6379/0' --mysql 'root@tcp(127.0.0.1:3306)/hpnorton' --queue 'hpnorton'"
+	if got := c.WorkerCommand(); got != want {
+		t.Errorf("WorkerCommand() = %q, want %q", got, want)
 	}
 }

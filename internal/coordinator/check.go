@@ -3,7 +3,11 @@ package coordinator
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"hpnorton/internal/record"
 )
@@ -15,6 +19,9 @@ import (
 func Check(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
 	cfg.ChunkBytes = cmp.Or(cfg.ChunkBytes, DefaultChunkBytes)
+	if err := checkDir(cfg.Dir); err != nil {
+		return nil, err
+	}
 	rep := &Report{}
 	for _, k := range record.Kinds {
 		r, fileErr, err := readFile(ctx, cfg, k, &feed{}, nil)
@@ -31,4 +38,37 @@ func Check(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// checkDir refuses a folder that is missing, or holds neither file: that is a wrong path rather than a run with
+// problems, so no run starts. A folder holding one of the files runs, and reports the other as a file problem.
+func checkDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("folder %s does not exist", abs)
+	case err != nil:
+		return fmt.Errorf("cannot read folder %s: %w", abs, errors.Unwrap(err))
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a folder; give the folder that holds %s", abs, fileNames(" and "))
+	}
+	for _, k := range record.Kinds {
+		if _, err := os.Lstat(filepath.Join(dir, k.FileName())); !errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+	}
+	return fmt.Errorf("folder %s holds neither %s", abs, fileNames(" nor "))
+}
+
+// fileNames names the files a folder holds, joined by sep.
+func fileNames(sep string) string {
+	names := make([]string, len(record.Kinds))
+	for i, k := range record.Kinds {
+		names[i] = k.FileName()
+	}
+	return strings.Join(names, sep)
 }

@@ -18,6 +18,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -82,6 +83,9 @@ type Config struct {
 	Rejects func(record.Problem) error
 	// Logger receives progress and diagnostics; nil discards them.
 	Logger *slog.Logger
+	// WorkerCommand, when set, is the command line that starts a worker for this run's database, passwords
+	// masked; the hint when no worker serves it gives it whole, so that a copied command finds the same servers.
+	WorkerCommand string
 
 	// falsePositives, when set, replaces seenFalsePositives, so that tests can make the filter flag most keys.
 	falsePositives float64
@@ -153,6 +157,9 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	cfg.KeepResults = cmp.Or(cfg.KeepResults, DefaultKeepResults)
 	cfg.KeepRuns = cmp.Or(cfg.KeepRuns, DefaultKeepRuns)
 	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := checkDir(cfg.Dir); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
@@ -238,7 +245,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	if err := d.Ledger.Finish(ctx, cfg.RunID, b, cfg.KeepResults); err != nil {
 		return nil, err
 	}
-	log.Info("run finished", "mode", rep.Mode, "seconds", rep.Seconds, "results", string(mustJSON(rep.Results)), "problems", rep.ProblemCount)
+	// No "run finished" line: the report, which the command prints, says it, and says it once.
 	return rep, nil
 }
 
@@ -368,12 +375,15 @@ func fileType(m os.FileMode) string {
 	return "special file"
 }
 
-// fileError turns an open error into a one-line reason without the path, which the report names already.
-func fileError(err error) error {
+// fileError turns an open error into a one-line reason. The report names the file; the reason names its folder.
+func fileError(dir string, err error) error {
 	var perr *os.PathError
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return errors.New("file does not exist")
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		return fmt.Errorf("file does not exist in %s", dir)
 	case errors.As(err, &perr):
 		return fmt.Errorf("cannot open the file: %w", perr.Err)
 	}
@@ -475,9 +485,7 @@ func (w *waiter) takeEnqueued() error {
 			if e.err != nil {
 				return e.err
 			}
-			if e.fileErr != nil {
-				w.log.Warn("file rejected", "file", e.read.kind.FileName(), "reason", e.fileErr)
-			}
+			// A rejected file is not logged: the report's problems name it.
 		default:
 			return nil
 		}
@@ -489,7 +497,7 @@ func (w *waiter) takeEnqueued() error {
 func (w *waiter) stopped(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(context.Cause(ctx), errTimeout):
-		return fmt.Errorf("%w within %s: %s", ErrStalled, w.cfg.Timeout, w.progress())
+		return fmt.Errorf("%w within %s: %s; its tasks stay queued, and the workers still import them, but this run's results are not recorded", ErrStalled, w.cfg.Timeout, w.progress())
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted while waiting (%s); the workers still import the enqueued tasks, but this run's results are not recorded", w.progress())
 	}
@@ -503,14 +511,22 @@ func (w *waiter) progress() string {
 		_, done := w.done[k]
 		switch {
 		case done:
-			parts = append(parts, fmt.Sprintf("%s %d tasks done", k, e.read.tasks))
+			parts = append(parts, fmt.Sprintf("%s %s done", k, Plural(e.read.tasks, "task")))
 		case known:
-			parts = append(parts, fmt.Sprintf("%s %d tasks waiting", k, e.read.tasks))
+			parts = append(parts, fmt.Sprintf("%s %s waiting", k, Plural(e.read.tasks, "task")))
 		default:
 			parts = append(parts, fmt.Sprintf("%s still being enqueued", k))
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Plural counts things in English, for messages: "1 task", "2 tasks".
+func Plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // diagnose looks for why a run makes no progress. A task that failed for good ends the run with its error; no
@@ -551,8 +567,11 @@ func (w *waiter) diagnose(ctx context.Context) error {
 	}
 	if serving == 0 {
 		msg := fmt.Sprintf("no worker serves database %s; start one with the same --mysql and --redis, and --queue %s", w.d.Repo.ID, w.cfg.Queue)
+		if w.cfg.WorkerCommand != "" {
+			msg = fmt.Sprintf("no worker serves database %s; start one with: %s", w.d.Repo.ID, w.cfg.WorkerCommand)
+		}
 		if others > 0 {
-			msg += fmt.Sprintf("; %d worker(s) on queue %s serve other databases and never take this run's tasks", others, w.cfg.Queue)
+			msg += fmt.Sprintf("; %s on queue %s serve other databases and never take this run's tasks", Plural(others, "worker"), w.cfg.Queue)
 		}
 		w.log.Warn(msg, "queue", w.queue, "progress", w.progress())
 	} else {
@@ -651,9 +670,4 @@ func (rep *Report) addProblems(k record.Kind, fileErr error, r *fileRead, reject
 func seconds(d time.Duration) float64 {
 	// Rounding the float, not the Duration, keeps JSON from printing 3.5709429999999998 for 3.570943.
 	return math.Round(max(d, time.Microsecond).Seconds()*1e6) / 1e6
-}
-
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v) // the tuples are numbers, which always encode
-	return b
 }

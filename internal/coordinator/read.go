@@ -423,7 +423,7 @@ func openFile(cfg Config, k record.Kind) (*os.File, error) {
 	// It changes nothing for a regular file.
 	f, err := os.OpenFile(filepath.Join(cfg.Dir, k.FileName()), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fileError(err)
+		return nil, fileError(cfg.Dir, err)
 	}
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {

@@ -142,6 +142,35 @@ func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
 	}
 }
 
+// TestHandlerFailsForGoodWhatFailsAlike: rows that MySQL would alter, here a zip code too long for its column, fail
+// the same way at every delivery, so the task fails for good at once (asynq.SkipRetry) and its run ends with the
+// reason, rather than waiting out a retry backoff of many minutes.
+func TestHandlerFailsForGoodWhatFailsAlike(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	db := openDB(t, ns)
+	l := ledger.New(rdb)
+	h := &handler{db: db, ledger: l, log: slog.New(slog.DiscardHandler), worker: "w1", concurrency: 1}
+	runNo, err := db.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []byte("C1\tAna\ta\t" + strings.Repeat("9", 17) + "\tp\te\n")
+	p := tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 2, Rows: 1, Bytes: len(rows)}
+	task, err := tasks.NewCustomerImportTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PutRows(t.Context(), ns, p.TaskID(record.Customers), rows); err != nil {
+		t.Fatal(err)
+	}
+	err = h.ProcessTask(t.Context(), task)
+	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, repo.ErrAltered) {
+		t.Errorf("ProcessTask = %v, want repo.ErrAltered and asynq.SkipRetry", err)
+	}
+}
+
 // TestRetryDelay: a failed task waits 1 s, then twice as long at each failure up to a minute, plus up to a tenth
 // more so that the tasks a MySQL outage failed together do not all come back at once; a task whose worker died
 // comes back after 1 s.

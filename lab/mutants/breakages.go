@@ -51,6 +51,14 @@ var breakages = []breakage{
 		run:  "Diagnose|TaskLandsOnly|NoWorker",
 	},
 	{
+		name: "run: a missing or empty folder starts a run",
+		file: "internal/coordinator/coordinator.go",
+		old:  "\tif err := checkDir(cfg.Dir); err != nil {\n\t\treturn nil, err\n\t}\n\tlog := cfg.Logger",
+		new:  "\tlog := cfg.Logger",
+		pkgs: []string{"./cmd/enqueue"},
+		run:  "MissingOrEmptyFolder",
+	},
+	{
 		name: "report: problems listed bounded at 3, not 100",
 		file: "internal/coordinator/coordinator.go",
 		old:  "maxListedProblems = 100",
@@ -173,6 +181,13 @@ var breakages = []breakage{
 		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
 	}`,
 		pkgs: []string{"./repo"},
+	},
+	{
+		name: "worker: a task MySQL would alter is retried for minutes",
+		file: "internal/worker/handler.go",
+		old:  " || errors.Is(err, repo.ErrAltered) {",
+		new:  " {",
+		pkgs: []string{"./internal/worker"},
 	},
 	// The worker between commit and outcome.
 	{
