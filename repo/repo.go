@@ -114,15 +114,15 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// The driver's message may quote the DSN, password included.
-		return nil, errors.New("repo: the MySQL DSN cannot be parsed; the expected form is user:password@tcp(host:port)/database")
+		return nil, errors.New("the MySQL DSN cannot be parsed; the expected form is user:password@tcp(host:port)/database")
 	}
 	if cfg.DBName == "" {
-		return nil, fmt.Errorf("repo: the MySQL DSN names no database")
+		return nil, fmt.Errorf("the MySQL DSN names no database")
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Params)) {
 		if !sessionSettings[name] {
 			allowed := slices.Sorted(maps.Keys(sessionSettings))
-			return nil, fmt.Errorf("repo: the MySQL DSN sets %s, which an import does not allow since it can change what is counted or checked; the DSN may set %s", name, strings.Join(allowed, ", "))
+			return nil, fmt.Errorf("the MySQL DSN sets %s, which an import does not allow since it can change what is counted or checked; the DSN may set %s", name, strings.Join(allowed, ", "))
 		}
 	}
 	if cfg.Params == nil {
@@ -144,7 +144,7 @@ func connect(ctx context.Context, cfg *mysql.Config) (*sql.DB, error) {
 	db.SetMaxIdleConns(DefaultMaxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("repo: cannot reach MySQL at %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("cannot reach MySQL at %s: %w", cfg.Addr, err)
 	}
 	return db, nil
 }

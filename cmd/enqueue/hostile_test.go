@@ -135,7 +135,7 @@ func TestStrict(t *testing.T) {
 	b := setup(t, 2)
 	rejects := filepath.Join(t.TempDir(), "rejects.csv")
 	code, stdout, stderr := b.enqueue(t, "--strict", "--rejects", rejects, hostile)
-	if code != cli.ExitRejected || !strings.Contains(stdout, "--strict: nothing was enqueued") || !strings.Contains(stdout, "12 problem(s)") {
+	if code != cli.ExitRejected || !strings.Contains(stdout, "--strict: nothing was enqueued") || !strings.Contains(stdout, "12 problems:") {
 		t.Fatalf("exit %d, want 1 and the refusal\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	got, err := os.ReadFile(rejects)

@@ -244,7 +244,7 @@ func printTable(w io.Writer, rep *coordinator.Report) error {
 // printProblems lists the first problems of a report, if it has any.
 func printProblems(w io.Writer, rep *coordinator.Report) {
 	if rep.ProblemCount > 0 {
-		fmt.Fprintf(w, "\n%d problem(s):\n", rep.ProblemCount)
+		fmt.Fprintf(w, "\n%s:\n", coordinator.Plural(rep.ProblemCount, "problem"))
 		for i, p := range rep.Problems {
 			if i == shownProblems {
 				fmt.Fprintf(w, "  ... and %d more (--rejects FILE lists them all)\n", rep.ProblemCount-shownProblems)

@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -169,7 +171,7 @@ func TestTableOutput(t *testing.T) {
 	for _, want := range []string{
 		"results (processed, before, after, seconds): [[20,0,20,",
 		"],[20,0,20,",
-		"1 problem(s):",
+		"\n1 problem:\n",
 		`products.csv:22: column quantity_available value "-4": is not a whole number from 0 to 4294967295`,
 	} {
 		if !strings.Contains(stdout, want) {
@@ -483,5 +485,34 @@ func TestFlagsAfterTheFolder(t *testing.T) {
 	}
 	if _, err := os.Stat(rejects); err != nil {
 		t.Errorf("--rejects after the folder made no file: %v", err)
+	}
+}
+
+// TestFirstContactSaysItOnce: with Redis or MySQL down, the built command prints one line saying which and where,
+// without the Redis client's own dial warnings before it or an internal prefix.
+func TestFirstContactSaysItOnce(t *testing.T) {
+	t.Parallel()
+	bin := testenv.Build(t, "enqueue")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String() // a port nothing listens on once closed
+	ln.Close()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--redis", "redis://" + down + "/0"}, "enqueue: error: cannot reach Redis at " + down + " (db 0): "},
+		{[]string{"--redis", testenv.RedisURL(), "--mysql", "root@tcp(" + down + ")/x"}, "enqueue: error: cannot reach MySQL at " + down + ": "},
+	} {
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(t.Context(), bin, append(tc.args, "../../testdata")...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+		if code := cmd.ProcessState.ExitCode(); code != cli.ExitError || len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
+			t.Errorf("%v: exit %d (%v), stderr:\n%s\nwant 2 and one line starting %q", tc.args, code, err, stderr.String(), tc.want)
+		}
 	}
 }

@@ -180,10 +180,18 @@ type driverLogger struct{}
 
 func (driverLogger) logger() *slog.Logger { return cmp.Or(driverLog.Load(), slog.Default()) }
 
-// Printf is go-redis's; its messages start with "redis: ".
+// Printf is go-redis's; its messages start with "redis: ". During a command's first contact with Redis they are
+// left out: a Redis that is down made each command print four "failed to dial" warnings before the one error that
+// says so.
 func (d driverLogger) Printf(ctx context.Context, format string, v ...any) {
+	if firstContact.Load() {
+		return
+	}
 	d.logger().WarnContext(ctx, fmt.Sprintf(format, v...))
 }
+
+// firstContact is set while OpenRedis waits for Redis's first answer.
+var firstContact atomic.Bool
 
 // Print is the MySQL driver's.
 func (d driverLogger) Print(v ...any) { d.logger().Warn("mysql: " + fmt.Sprint(v...)) }
@@ -196,8 +204,13 @@ func OpenRedis(ctx context.Context, url string) (*redis.Client, error) {
 		return nil, &UsageError{Msg: "the Redis URL cannot be parsed; the expected form is redis://[:password@]host:port/db"}
 	}
 	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
+	firstContact.Store(true)
+	err = rdb.Ping(ctx).Err()
+	if err != nil {
+		rdb.Close() // before the warnings come back: its pool dials no more
+	}
+	firstContact.Store(false)
+	if err != nil {
 		return nil, fmt.Errorf("cannot reach Redis at %s (db %d): %w", opt.Addr, opt.DB, err)
 	}
 	return rdb, nil

@@ -89,6 +89,14 @@ var breakages = []breakage{
 		new:  "",
 		pkgs: []string{"./internal/cli"},
 	},
+	{
+		name: "cli: the Redis client's dial warnings shown before the error that says it",
+		file: "internal/cli/cli.go",
+		old:  "\tfirstContact.Store(true)\n",
+		new:  "",
+		pkgs: []string{"./cmd/enqueue"},
+		run:  "FirstContact",
+	},
 	// Validation.
 	{
 		name: "record: no length check on key columns",
