@@ -110,11 +110,13 @@ var ErrRunIDUsed = errors.New("the run ID was used by an earlier run; choose ano
 // the caller's own cancellation.
 var errTimeout = errors.New("timeout")
 
-// NewRunID returns a sortable, unique run ID such as 20261127T034500Z-9f3a1c2e.
+// NewRunID returns a sortable, unique run ID such as 20261127T034500Z_9f3a1c2e. It holds no "-": the asynq
+// monitor shows a task ID only up to its first "-", as it shortens UUIDs, and a task ID starts with its run's, so
+// two runs of the same second looked alike there.
 func NewRunID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "_" + hex.EncodeToString(b[:])
 }
 
 // FileProgress is how far one file of a run has got.

@@ -36,8 +36,9 @@ func New(opt *redis.Options, readOnly bool) *Handler {
 
 var _ http.Handler = (*Handler)(nil)
 
-// FormatPayload shows an import task as one line a person reads: its file, rows, first line and run, rather than
-// asynqmon's default, the payload's JSON.
+// FormatPayload shows an import task as one line a person reads: its file, first line, rows and run, rather than
+// asynqmon's default, the payload's JSON. The monitor's payload column shows about 45 characters: the file, the
+// line and the rows come first, and the run, which the task's ID begins with, after.
 func FormatPayload(taskType string, payload []byte) string {
 	k, err := tasks.KindOf(taskType)
 	if err != nil {
@@ -47,7 +48,7 @@ func FormatPayload(taskType string, payload []byte) string {
 	if err != nil {
 		return fmt.Sprintf("unreadable payload of %d bytes: %v", len(payload), err)
 	}
-	return fmt.Sprintf("%s: %d rows from line %d, run %s (%d bytes of rows, kept beside the task)", p.File, p.Rows, p.FirstLine, p.RunID, p.Bytes)
+	return fmt.Sprintf("%s line %d: %d rows, run %s (%d bytes of rows, kept beside the task)", p.File, p.FirstLine, p.Rows, p.RunID, p.Bytes)
 }
 
 // Guard returns h behind two checks that keep other web sites away from the monitor, whose API pauses queues and

@@ -96,7 +96,7 @@ func TestAPIListsQueues(t *testing.T) {
 		t.Fatalf("pending tasks: %+v, want 2", pending.Tasks)
 	}
 	for _, task := range pending.Tasks {
-		if !strings.Contains(task.Payload, "2 rows from line 2, run "+ns) || strings.Contains(task.Payload, "secret") {
+		if !strings.Contains(task.Payload, " line 2: 2 rows, run "+ns) || strings.Contains(task.Payload, "secret") {
 			t.Errorf("task %s shows payload %q, want its metadata without its rows", task.Type, task.Payload)
 		}
 	}
