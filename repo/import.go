@@ -68,6 +68,8 @@ type Task struct {
 	// Rows counts the rows of Data, one a line.
 	Rows int
 	Data []byte
+	// Update is update mode: a present row whose values differ from the task's takes them (updateRows).
+	Update bool
 }
 
 // Written is what ImportTask did with a task's rows: its counts hold Added and Present, which sum to the task's
@@ -146,18 +148,25 @@ func (d *DB) importOnce(ctx context.Context, t Task) (w Written, err error) {
 		return Written{}, err
 	}
 
-	var added int
-	if d.Method == Load {
-		added, err = load(ctx, tx, t)
-	} else {
-		added, err = d.insert(ctx, tx, t)
+	var added, updated int
+	switch {
+	case t.Update:
+		added, updated, err = d.updateRows(ctx, tx, t)
+	case d.Method == Load:
+		added, err = load(ctx, tx, t, t.Kind.Table())
+	default:
+		added, err = d.insert(ctx, tx, t, t.Kind.Table())
 	}
 	if err != nil {
 		return Written{}, err
 	}
 	// The one place that tells added rows from present ones: every row of the task is one or the other.
 	w.Added, w.Present = int64(added), int64(t.Rows-added)
-	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, finished_at = NOW(6) WHERE task_id = ?", w.Added, w.Present, t.ID)
+	if t.Update {
+		w.Updated, w.Unchanged = int64(updated), w.Present-int64(updated)
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
+		w.Added, w.Present, w.Updated, w.Unchanged, t.ID)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
 	}
@@ -173,7 +182,7 @@ var ErrNoTask = errors.New("repo: no delivery of the task has committed")
 // Committed returns the counts an earlier delivery of the task recorded, marked redelivered, or ErrNoTask.
 func (d *DB) Committed(ctx context.Context, taskID string) (Written, error) {
 	w := Written{Redelivered: true}
-	err := d.db.QueryRowContext(ctx, "SELECT added, present FROM import_tasks WHERE task_id = ?", taskID).Scan(&w.Added, &w.Present)
+	err := d.db.QueryRowContext(ctx, "SELECT added, present, updated, unchanged FROM import_tasks WHERE task_id = ?", taskID).Scan(&w.Added, &w.Present, &w.Updated, &w.Unchanged)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Written{}, fmt.Errorf("%w: %s", ErrNoTask, taskID)
 	}
@@ -198,7 +207,7 @@ var readerSeq atomic.Uint64
 
 // load stores the rows through LOAD DATA LOCAL INFILE and returns how many it inserted. With LOCAL, MySQL skips a
 // row whose key is present, as INSERT IGNORE would, and goes on.
-func load(ctx context.Context, tx *sql.Tx, t Task) (int, error) {
+func load(ctx context.Context, tx *sql.Tx, t Task, table string) (int, error) {
 	name := "hpnorton-" + strconv.FormatUint(readerSeq.Add(1), 10)
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(t.Data) })
 	defer mysql.DeregisterReaderHandler(name)
@@ -206,7 +215,7 @@ func load(ctx context.Context, tx *sql.Tx, t Task) (int, error) {
 	// The rows travel tab-separated with backslash escapes, MySQL's native LOAD DATA format (AppendRow), rather
 	// than as the original CSV: the server then never has to agree with our CSV reader on quoting, and validation
 	// has already decided what each field holds.
-	q := "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(t.Kind.Table()) +
+	q := "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(table) +
 		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" + columnList(t.Kind) + ")"
 	res, err := tx.ExecContext(ctx, q)
 	if err != nil {
@@ -310,7 +319,7 @@ func splitRow(line []byte, want int) ([]any, error) {
 }
 
 // insert stores the rows in multi-row INSERTs and returns how many it inserted.
-func (d *DB) insert(ctx context.Context, tx *sql.Tx, t Task) (int, error) {
+func (d *DB) insert(ctx context.Context, tx *sql.Tx, t Task, table string) (int, error) {
 	cols := len(t.Kind.Columns())
 	rows := make([][]any, 0, t.Rows)
 	for line := range bytes.SplitSeq(bytes.TrimSuffix(t.Data, []byte{'\n'}), []byte{'\n'}) {
@@ -326,7 +335,7 @@ func (d *DB) insert(ctx context.Context, tx *sql.Tx, t Task) (int, error) {
 	added := 0
 	for len(rows) > 0 {
 		n := d.batchLen(rows, cols)
-		a, err := insertBatch(ctx, tx, t.Kind, rows[:n])
+		a, err := insertBatch(ctx, tx, t.Kind, table, rows[:n])
 		if err != nil {
 			return 0, err
 		}
@@ -360,10 +369,10 @@ func (d *DB) batchLen(rows [][]any, placeholders int) int {
 // insertBatch inserts the rows whose keys are absent and returns how many it inserted. ON DUPLICATE KEY UPDATE
 // with a no-op assignment leaves a present row untouched and counts it 0 in RowsAffected. Unlike INSERT IGNORE it
 // does not turn other errors, such as an over-long value, into warnings and silently altered data.
-func insertBatch(ctx context.Context, tx *sql.Tx, k record.Kind, rows [][]any) (int, error) {
+func insertBatch(ctx context.Context, tx *sql.Tx, k record.Kind, table string, rows [][]any) (int, error) {
 	cols := k.Columns()
 	var q strings.Builder
-	q.WriteString("INSERT INTO " + quoteIdent(k.Table()) + " (" + columnList(k) + ") VALUES ")
+	q.WriteString("INSERT INTO " + quoteIdent(table) + " (" + columnList(k) + ") VALUES ")
 	tuple := "(" + strings.Repeat("?, ", len(cols)-1) + "?)"
 	args := make([]any, 0, len(rows)*len(cols))
 	for i, r := range rows {
@@ -388,4 +397,61 @@ func insertBatch(ctx context.Context, tx *sql.Tx, k record.Kind, rows [][]any) (
 		return 0, fmt.Errorf("repo: insert %d %s: %w", len(rows), k, err)
 	}
 	return int(n), nil
+}
+
+// updateRows is update mode. The task's rows go to a temporary staging table first, by LOAD DATA or INSERTs as
+// always; then the absent ones are inserted, and a present row whose values differ takes the task's. MySQL counts
+// only the rows an UPDATE changed (CLIENT_FOUND_ROWS is off, ParseDSN sees to it), so an equal row is neither
+// written nor counted as updated. No delete and re-insert, as REPLACE would do. Keys settle as without update
+// mode: the enqueuer sends each key of a file once, its first valid occurrence.
+func (d *DB) updateRows(ctx context.Context, tx *sql.Tx, t Task) (added, updated int, err error) {
+	k := t.Kind
+	table, staging := quoteIdent(k.Table()), quoteIdent("hpnorton_staging_"+k.Table())
+	// A temporary table belongs to the connection, and a transaction's end neither drops nor empties it: a
+	// connection back from the pool may hold the last task's.
+	for _, q := range []string{"DROP TEMPORARY TABLE IF EXISTS " + staging, "CREATE TEMPORARY TABLE " + staging + " LIKE " + table} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return 0, 0, fmt.Errorf("repo: stage task %s: %w", t.ID, err)
+		}
+	}
+	defer func() { _, _ = tx.ExecContext(context.WithoutCancel(ctx), "DROP TEMPORARY TABLE IF EXISTS "+staging) }()
+	var staged int
+	if d.Method == Load {
+		staged, err = load(ctx, tx, t, "hpnorton_staging_"+k.Table())
+	} else {
+		staged, err = d.insert(ctx, tx, t, "hpnorton_staging_"+k.Table())
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if staged != t.Rows {
+		return 0, 0, fmt.Errorf("repo: task %s repeats a key: %d of its %d rows staged", t.ID, staged, t.Rows)
+	}
+
+	cols := columnList(k)
+	key := quoteIdent(k.Columns()[k.KeyIndex()].Name)
+	res, err := tx.ExecContext(ctx, "INSERT INTO "+table+" ("+cols+") SELECT "+cols+" FROM "+staging+" ORDER BY "+key+
+		" ON DUPLICATE KEY UPDATE "+table+"."+key+" = "+table+"."+key)
+	if err != nil {
+		return 0, 0, fmt.Errorf("repo: add the absent rows of task %s: %w", t.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, fmt.Errorf("repo: add the absent rows of task %s: %w", t.ID, err)
+	}
+	var set []string
+	for i, c := range k.Columns() {
+		if i != k.KeyIndex() {
+			set = append(set, "d."+quoteIdent(c.Name)+" = s."+quoteIdent(c.Name))
+		}
+	}
+	res, err = tx.ExecContext(ctx, "UPDATE "+table+" AS d JOIN "+staging+" AS s ON d."+key+" = s."+key+" SET "+strings.Join(set, ", "))
+	if err != nil {
+		return 0, 0, fmt.Errorf("repo: update the present rows of task %s: %w", t.ID, err)
+	}
+	u, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, fmt.Errorf("repo: update the present rows of task %s: %w", t.ID, err)
+	}
+	return int(n), int(u), nil
 }

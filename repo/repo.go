@@ -200,6 +200,7 @@ var migrations = []struct {
 	alter         string
 }{
 	{"import_runs", "expires_at", true, "ADD COLUMN expires_at TIMESTAMP(6) NULL, ADD KEY import_runs_expires (expires_at)"},
+	{"import_tasks", "updated", true, "ADD COLUMN updated INT UNSIGNED NOT NULL DEFAULT 0 AFTER present, ADD COLUMN unchanged INT UNSIGNED NOT NULL DEFAULT 0 AFTER updated"},
 	// Parallel tasks once settled a repeated key among themselves through these columns; the enqueuer settles
 	// repeats before any write now. Dropping a column keeps every row, and InnoDB drops it in place.
 	{"customers", "import_run", false, "DROP COLUMN import_run, DROP COLUMN import_line"},
@@ -215,8 +216,12 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("repo: drop import_seen: %w", err)
 	}
 	// One look at the catalogue serves every table, since Open runs at every command's start.
+	cols := make([]any, len(migrations))
+	for i, m := range migrations {
+		cols[i] = m.column
+	}
 	rows, err := d.db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
-		WHERE table_schema = DATABASE() AND column_name IN ('import_run', 'displaced', 'displaced_present', 'expires_at')`)
+		WHERE table_schema = DATABASE() AND column_name IN (?`+strings.Repeat(", ?", len(cols)-1)+`)`, cols...)
 	if err != nil {
 		return fmt.Errorf("repo: inspect the schema: %w", err)
 	}

@@ -253,6 +253,53 @@ func TestImportTaskAddsAndCountsPresent(t *testing.T) {
 	})
 }
 
+// TestImportTaskUpdateMode: in update mode a present row whose values differ takes the task's, an equal one is
+// left as it is, an absent one is added, and the counts say which was which; a second delivery writes nothing and
+// reports the first one's counts.
+func TestImportTaskUpdateMode(t *testing.T) {
+	t.Parallel()
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		if _, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), products("P1", "P2", "P3"))); err != nil {
+			t.Fatal(err)
+		}
+		rows := products("P1", "P2", "P3", "P4") // P1, P2 and P3 as before; P4 new
+		rows[1].Fields[1] = "changed desk"       // P2's description
+		rows[2].Fields[3] = "77"                 // P3's quantity
+		task := b.task(t, "r2", record.Products, 2)
+		task.Update = true
+		task = withRows(task, rows)
+		want := Written{Counts: record.Counts{Added: 1, Present: 3, Updated: 2, Unchanged: 1}}
+		w, err := b.db.ImportTask(b.ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, w); diff != "" {
+			t.Fatalf("update task (-want, +got):\n%s", diff)
+		}
+		got := map[string]string{}
+		q, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, CONCAT_WS('|', description, product_type, quantity_available) FROM products")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for q.Next() {
+			var k, v string
+			if err := q.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			got[k] = v
+		}
+		q.Close()
+		wantRows := map[string]string{"P1": "desk P1|office|0", "P2": "changed desk|office|1", "P3": "desk P3|office|77", "P4": "desk P4|office|3"}
+		if diff := cmp.Diff(wantRows, got); diff != "" {
+			t.Errorf("products after the update (-want, +got):\n%s", diff)
+		}
+		want.Redelivered = true
+		if w, err := b.db.ImportTask(b.ctx, task); err != nil || !cmp.Equal(want, w) {
+			t.Errorf("second delivery = %+v, %v; want %+v", w, err, want)
+		}
+	})
+}
+
 func TestImportTaskRedeliveryCountsOnce(t *testing.T) {
 	t.Parallel()
 	forEachMethod(t, func(t *testing.T, b *testBundle) {

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS import_tasks (
     kind        VARCHAR(16)  NOT NULL,
     added       INT UNSIGNED NOT NULL DEFAULT 0,
     present     INT UNSIGNED NOT NULL DEFAULT 0,
+    updated     INT UNSIGNED NOT NULL DEFAULT 0,
+    unchanged   INT UNSIGNED NOT NULL DEFAULT 0,
     finished_at TIMESTAMP(6) NULL,
     PRIMARY KEY (task_id),
     KEY import_tasks_run (run_id)

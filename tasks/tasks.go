@@ -59,6 +59,9 @@ const (
 	// queued by an older enqueuer, with a message that says so, rather than reading it wrong. Format 2 carried
 	// the rows inside the payload.
 	PayloadFormat = 3
+	// UpdateFormat is an update-mode task's format: format 3 and Update. A worker that knows no update mode refuses
+	// it as another format, rather than load it as an import that leaves present rows alone.
+	UpdateFormat = 4
 )
 
 // QueueFor is the queue that carries import tasks for the database whose identity is dbID (repo.DB.ID), on the
@@ -84,6 +87,8 @@ type ImportPayload struct {
 	// Rows counts the task's rows, and Bytes their size in LOAD DATA's format, a line each (repo.AppendRow).
 	Rows  int `json:"rows"`
 	Bytes int `json:"bytes"`
+	// Update asks for update mode: a present row whose values differ takes the row's (enqueue --update).
+	Update bool `json:"update,omitempty"`
 }
 
 // TaskID is the asynq task ID of a chunk: the same chunk of the same run always gets the same ID, which makes
@@ -108,8 +113,10 @@ func DecodeImportPayload(k record.Kind, b []byte) (ImportPayload, error) {
 // check bounds every field of a payload of kind k.
 func (p ImportPayload) check(k record.Kind) error {
 	switch {
-	case p.Format != PayloadFormat:
-		return fmt.Errorf("its format is %d, and this worker reads format %d: it was queued by another version of enqueue; run the import again with this version", p.Format, PayloadFormat)
+	case p.Format != PayloadFormat && p.Format != UpdateFormat:
+		return fmt.Errorf("its format is %d, and this worker reads formats %d and %d: it was queued by another version of enqueue; run the import again with this version", p.Format, PayloadFormat, UpdateFormat)
+	case p.Update != (p.Format == UpdateFormat):
+		return fmt.Errorf("format %d with update %v: update mode is format %d", p.Format, p.Update, UpdateFormat)
 	case p.DB == "":
 		return errors.New("it names no database")
 	case p.RunID == "" || len(p.RunID) > maxRunID || p.RunNo == 0:
@@ -162,6 +169,9 @@ func NewImportTask(k record.Kind, p ImportPayload, opts ...asynq.Option) (*asynq
 
 func newImportTask(k record.Kind, p ImportPayload, opts []asynq.Option) (*asynq.Task, error) {
 	p.Format = PayloadFormat
+	if p.Update {
+		p.Format = UpdateFormat
+	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: encode payload: %w", err)

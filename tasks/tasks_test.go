@@ -63,11 +63,18 @@ func TestPayloadBounds(t *testing.T) {
 		{strings.Replace(good, `"rows":1`, `"rows":0`, 1), "0 rows"},
 		{strings.Replace(good, `"bytes":13`, fmt.Sprintf(`"bytes":%d`, MaxChunkBytes+1), 1), "bytes of rows: a task of 1 rows holds 2 to"},
 		{strings.Replace(good, `"bytes":13`, `"bytes":1`, 1), "1 bytes of rows"},
+		// Update mode is format 4, so that a worker without it refuses the task instead of leaving rows as they are.
+		{strings.Replace(good, `"bytes":13`, `"bytes":13,"update":true`, 1), "update mode is format 4"},
+		{strings.Replace(good, `"format":3`, `"format":4`, 1), "update mode is format 4"},
 	} {
 		_, err := DecodeImportPayload(record.Customers, []byte(tc.payload))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DecodeImportPayload(%.80q) = %v, want an error containing %q", tc.payload, err, tc.want)
 		}
+	}
+	upd := strings.Replace(strings.Replace(good, `"format":3`, `"format":4`, 1), `"bytes":13`, `"bytes":13,"update":true`, 1)
+	if p, err := DecodeImportPayload(record.Customers, []byte(upd)); err != nil || !p.Update {
+		t.Errorf("an update-mode payload = %+v, %v; want it read, in update mode", p, err)
 	}
 	// The rows must be as long as the payload says, and hold as many rows, each ended by a newline.
 	for _, tc := range []struct{ rows, want string }{

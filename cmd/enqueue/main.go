@@ -74,6 +74,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		}
 	}
 	quiet := fs.Bool("quiet", false, "no live progress, even on a terminal")
+	fs.BoolVar(&cfg.Update, "update", false, "update mode: a present row whose values differ from the file's takes them; an equal one is left alone")
 	strict := fs.Bool("strict", false, "read and validate both files first, and enqueue nothing if any row or file is bad")
 	rejectsPath := fs.String("rejects", "", "write every rejected row to `file` as CSV: file,line,last_line,column,value,reason")
 	cpuProfile := fs.String("cpuprofile", "", "write the enqueuer's CPU profile to `file`")
@@ -236,6 +237,12 @@ func printTable(w io.Writer, rep *coordinator.Report) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if rep.Update {
+		// Update mode splits the present rows; a line a file keeps the table within 80 columns.
+		for _, f := range rep.Files {
+			fmt.Fprintf(w, "  %s: of %d present, %d updated, %d unchanged\n", f.File, f.Present, f.Updated, f.Unchanged)
+		}
 	}
 	printProblems(w, rep)
 	return nil

@@ -142,11 +142,14 @@ type oracleOutcome struct {
 	rows    map[string]map[string][]string
 	rejects []string // "file:line-last:column" or "file:line-last:repeats N", in file and line order
 	tuples  [][3]int64
+	// updates holds, per file, the present rows update mode changed and those it left equal.
+	updates [][2]int64
 }
 
 // oracleImport works out an import of dir into tables holding stored: the first valid occurrence of a key is
-// stored unless the key is stored already, and every other line of a record is rejected.
-func oracleImport(t *testing.T, dir string, stored map[string]map[string][]string) oracleOutcome {
+// stored unless the key is stored already, and every other line of a record is rejected. In update mode the first
+// valid occurrence of a stored key replaces the stored row when any value differs.
+func oracleImport(t *testing.T, dir string, stored map[string]map[string][]string, update bool) oracleOutcome {
 	t.Helper()
 	out := oracleOutcome{rows: map[string]map[string][]string{}}
 	for _, f := range oracleFiles {
@@ -161,7 +164,7 @@ func oracleImport(t *testing.T, dir string, stored map[string]map[string][]strin
 		}
 		recs := oracleRead(data)
 		first := map[string]int{}
-		var added int64
+		var added, updated, unchanged int64
 		for _, r := range recs[1:] {
 			if col := oracleProblem(f.cols, r.fields); col != "" {
 				out.rejects = append(out.rejects, fmt.Sprintf("%s:%d-%d:%s", f.file, r.line, r.last, col))
@@ -173,19 +176,27 @@ func oracleImport(t *testing.T, dir string, stored map[string]map[string][]strin
 				continue
 			}
 			first[key] = r.line
-			if _, present := rows[key]; !present {
-				for i, c := range f.cols {
-					if c.num { // an INT column gives "7" back for "007"
-						n, _ := strconv.ParseUint(r.fields[i], 10, 32)
-						r.fields[i] = strconv.FormatUint(n, 10)
-					}
+			for i, c := range f.cols {
+				if c.num { // an INT column gives "7" back for "007"
+					n, _ := strconv.ParseUint(r.fields[i], 10, 32)
+					r.fields[i] = strconv.FormatUint(n, 10)
 				}
+			}
+			old, present := rows[key]
+			switch {
+			case !present:
 				rows[key] = r.fields
 				added++
+			case update && !slices.Equal(old, r.fields):
+				rows[key] = r.fields
+				updated++
+			case update:
+				unchanged++
 			}
 		}
 		out.rows[f.table] = rows
 		out.tuples = append(out.tuples, [3]int64{added, before, int64(len(rows))})
+		out.updates = append(out.updates, [2]int64{updated, unchanged})
 	}
 	return out
 }
@@ -193,7 +204,8 @@ func oracleImport(t *testing.T, dir string, stored map[string]map[string][]strin
 // oracleFolder writes random customers and products files that exercise every rule: keys from a small pool, so
 // they repeat, sometimes first in a bad record; keys of earlier, a map of keys to reuse so that they are present;
 // bad records of each kind; fields quoted or not, with quotes, commas, tabs, backslashes, line breaks and
-// multibyte text; and empty lines.
+// multibyte text; and empty lines. A third of the records hold values that follow from their key, the same in
+// every folder, so that update mode finds equal rows as well as changed ones.
 func oracleFolder(t *testing.T, rng *rand.Rand, n int, earlier []string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -217,6 +229,12 @@ func oracleFolder(t *testing.T, rng *rand.Rand, n int, earlier []string) string 
 			fields := []string{key, text(), text(), fmt.Sprint(rng.IntN(99999)), "555-0100", "x@example.com"}
 			if fi == 1 {
 				fields = []string{key, text(), "office", fmt.Sprint(rng.IntN(500))}
+			}
+			if rng.IntN(3) == 0 { // values that follow from the key, the same in every folder: unchanged rows
+				fields = []string{key, "name of " + key, "address of " + key, "12345", "555-0100", "x@example.com"}
+				if fi == 1 {
+					fields = []string{key, "item " + key, "office", "7"}
+				}
 			}
 			last := len(fields) - 1
 			switch rng.IntN(30) {
@@ -266,7 +284,8 @@ var repeatsRE = regexp.MustCompile(`^repeats the key of line (\d+)`)
 
 // TestOracle imports random folders in linear mode and in parallel mode with small chunks, after an earlier import
 // that makes some keys present, and holds each run to the oracle: the tuples, every rejected line with its column
-// or the line it repeats, and every row in MySQL.
+// or the line it repeats, and every row in MySQL. Each mode runs once more with the second import in update mode,
+// where the oracle also counts the present rows updated and those left unchanged.
 func TestOracle(t *testing.T) {
 	t.Parallel()
 	for _, seed := range []uint64{1, 2, 3} {
@@ -274,20 +293,22 @@ func TestOracle(t *testing.T) {
 			name        string
 			concurrency int
 			chunkRows   string
-		}{{"linear", 1, "50"}, {"parallel", 4, "7"}} {
+			update      bool // the second import in update mode
+		}{{"linear", 1, "50", false}, {"parallel", 4, "7", false}, {"linear update", 1, "50", true}, {"parallel update", 4, "7", true}} {
 			t.Run(fmt.Sprintf("seed=%d/%s", seed, mode.name), func(t *testing.T) {
 				t.Parallel()
 				rng := rand.New(rand.NewPCG(seed, 20261127))
 				earlierKeys := []string{"0001", "0002", "9001", "9002", "9003"}
-				earlier := oracleFolder(t, rng, 40, nil)
+				earlier := oracleFolder(t, rng, 300, nil)
 				input := oracleFolder(t, rng, 1200, earlierKeys)
 				b := setup(t, mode.concurrency)
 				var stored map[string]map[string][]string
-				for _, dir := range []string{earlier, input} {
-					want := oracleImport(t, dir, stored)
+				for i, dir := range []string{earlier, input} {
+					update := mode.update && i == 1
+					want := oracleImport(t, dir, stored, update)
 					stored = want.rows
 					rejects := filepath.Join(t.TempDir(), "rejects.csv")
-					code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", mode.chunkRows, "--rejects", rejects, dir)
+					code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--chunk-rows", mode.chunkRows, "--rejects", rejects, fmt.Sprintf("--update=%v", update), dir)
 					if code != cli.ExitRejected && code != cli.ExitOK {
 						t.Fatalf("enqueue %s: exit %d\n%s", dir, code, stderr)
 					}
@@ -298,6 +319,16 @@ func TestOracle(t *testing.T) {
 					}
 					if diff := gocmp.Diff(want.tuples, got); diff != "" {
 						t.Errorf("tuples (processed, before, after) (-oracle, +run):\n%s", diff)
+					}
+					var gotUpdates [][2]int64
+					for _, f := range rep.Files {
+						gotUpdates = append(gotUpdates, [2]int64{f.Updated, f.Unchanged})
+					}
+					if diff := gocmp.Diff(want.updates, gotUpdates); diff != "" || rep.Update != update {
+						t.Errorf("update mode %v: (updated, unchanged) (-oracle, +run):\n%s", rep.Update, diff)
+					}
+					if update && (want.updates[0][0] == 0 || want.updates[0][1] == 0 || want.updates[1][0] == 0 || want.updates[1][1] == 0) {
+						t.Errorf("the files give update mode %v (updated, unchanged) to check; want both of each file", want.updates)
 					}
 					var gotRejects []string
 					for _, r := range readRejects(t, rejects) {

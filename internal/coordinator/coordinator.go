@@ -83,6 +83,8 @@ type Config struct {
 	Rejects func(record.Problem) error
 	// Logger receives progress and diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Update is update mode: a row whose key is present takes the file's values where they differ (repo.Task).
+	Update bool
 	// WorkerCommand, when set, is the command line that starts a worker for this run's database, passwords
 	// masked; the hint when no worker serves it gives it whole, so that a copied command finds the same servers.
 	WorkerCommand string
@@ -338,7 +340,7 @@ func startRun(ctx context.Context, d Deps, runID string, keep time.Duration) (ui
 // among the MaxQueued tasks that may be queued at once.
 func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct{}, sent *taskIDs) sendFunc {
 	return func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error {
-		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data)}
+		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data), Update: cfg.Update}
 		t, err := tasks.NewImportTask(k, p)
 		if err != nil {
 			return err
@@ -642,6 +644,7 @@ func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Log
 	if len(rep.Workers) <= 1 && (len(rep.Workers) == 0 || rep.Workers[0].Concurrency == 1) {
 		rep.Mode = "linear"
 	}
+	rep.Update = cfg.Update
 	rep.Seconds = seconds(time.Since(start))
 	return rep, nil
 }

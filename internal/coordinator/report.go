@@ -78,7 +78,9 @@ type Report struct {
 	// Results holds one tuple per file, customers first, then products.
 	Results []Tuple `json:"results"`
 	// Mode is "linear" when one worker process at concurrency 1 ran every task, "parallel" otherwise.
-	Mode    string      `json:"mode"`
+	Mode string `json:"mode"`
+	// Update is true for a run in update mode (enqueue --update); its files then count Updated and Unchanged.
+	Update  bool        `json:"update,omitempty"`
 	Workers []WorkerUse `json:"workers"`
 	Files   []File      `json:"files"`
 	// Problems lists the first rejected records and file problems, in file and line order; ProblemCount counts

@@ -197,6 +197,23 @@ var breakages = []breakage{
 		new:  " {",
 		pkgs: []string{"./internal/worker"},
 	},
+	// Update mode.
+	{
+		name: "update: every present row counted as updated",
+		file: "repo/import.go",
+		old:  "\treturn int(n), int(u), nil\n",
+		new:  "\treturn int(n), t.Rows - int(n) + 0*int(u), nil\n",
+		pkgs: []string{"./repo", "./cmd/enqueue"},
+		run:  "Update|Oracle",
+	},
+	{
+		name: "update: the worker loads an update-mode task as a plain import",
+		file: "internal/worker/handler.go",
+		old:  "Data: data, Update: p.Update})",
+		new:  "Data: data})",
+		pkgs: []string{"./cmd/enqueue"},
+		run:  "Oracle",
+	},
 	// The worker between commit and outcome.
 	{
 		name: "worker: the outcome not recorded when the commit was a redelivery's",
