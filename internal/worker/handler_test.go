@@ -28,6 +28,20 @@ func openDB(t *testing.T, name string) *repo.DB {
 	return db
 }
 
+// handlerRun gives a test its own namespace, database and ledger, a handler on them, and a run registered under
+// the namespace, whose number it returns.
+func handlerRun(t *testing.T) (ns string, h *handler, runNo uint64) {
+	t.Helper()
+	ns = testenv.Namespace(t)
+	db := openDB(t, ns)
+	h = &handler{db: db, ledger: ledger.New(testenv.Redis(t, ns)), log: slog.New(slog.DiscardHandler), worker: "w1", concurrency: 1}
+	runNo, err := db.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, h, runNo
+}
+
 // TestHandlerRedelivery runs one task three times, as asynq does after crashes: the rows land once, a key stored
 // before counts as present, and the ledger holds a single outcome with the first run's counts, marked redelivered.
 // The second delivery finds the rows still in Redis, as when a worker died after its commit; the third finds
@@ -35,16 +49,8 @@ func openDB(t *testing.T, name string) *repo.DB {
 // delivery loaded, fails for good.
 func TestHandlerRedelivery(t *testing.T) {
 	t.Parallel()
-	ns := testenv.Namespace(t)
-	rdb := testenv.Redis(t, ns)
-	db := openDB(t, ns)
-	l := ledger.New(rdb)
-	h := &handler{db: db, ledger: l, log: slog.New(slog.DiscardHandler), worker: "w1", concurrency: 1}
-
-	runNo, err := db.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, h, runNo := handlerRun(t)
+	db, l := h.db, h.ledger
 	if _, err := db.ImportTask(t.Context(), repo.Task{ID: "earlier", RunID: ns, RunNo: runNo, Kind: record.Customers, Rows: 1, Data: []byte("C2\tAna\ta\t1\tp\te\n")}); err != nil {
 		t.Fatal(err)
 	}
@@ -147,15 +153,8 @@ func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
 // reason, rather than waiting out a retry backoff of many minutes.
 func TestHandlerFailsForGoodWhatFailsAlike(t *testing.T) {
 	t.Parallel()
-	ns := testenv.Namespace(t)
-	rdb := testenv.Redis(t, ns)
-	db := openDB(t, ns)
-	l := ledger.New(rdb)
-	h := &handler{db: db, ledger: l, log: slog.New(slog.DiscardHandler), worker: "w1", concurrency: 1}
-	runNo, err := db.StartRun(t.Context(), ns, repo.DefaultKeepRuns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, h, runNo := handlerRun(t)
+	db, l := h.db, h.ledger
 	rows := []byte("C1\tAna\ta\t" + strings.Repeat("9", 17) + "\tp\te\n")
 	p := tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 2, Rows: 1, Bytes: len(rows)}
 	task, err := tasks.NewCustomerImportTask(p)
