@@ -516,3 +516,33 @@ func TestFirstContactSaysItOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestTasksVanish: when a run's tasks and ledger disappear from Redis, as a FLUSHDB or a restart without
+// persistence does, the enqueuer stops at its next look at the stalled run, saying so, instead of waiting out its
+// timeout. Only this test's keys are deleted, so that other tests sharing the Redis database go on.
+func TestTasksVanish(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
+	b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: testenv.MySQL(t, ns)}
+	wait := b.startEnqueue(t, "--timeout", "2m", "../../testdata") // no worker: the tasks stay pending
+	var pending []string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if pending = rdb.Keys(t.Context(), "asynq:{"+ns+".*}:pending").Val(); len(pending) == 1 && rdb.LLen(t.Context(), pending[0]).Val() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run's two tasks were not pending within a minute")
+		}
+	}
+	queue := strings.TrimSuffix(pending[0], ":pending")
+	keys := append(rdb.Keys(t.Context(), queue+":*").Val(), rdb.Keys(t.Context(), "hpnorton:run:"+ns+"_run1:*").Val()...)
+	if err := rdb.Del(t.Context(), keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := wait(time.Minute, func() string { return "" })
+	want := "vanished from Redis before it recorded an outcome"
+	if code != cli.ExitError || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr, want)
+	}
+}

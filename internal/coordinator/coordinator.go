@@ -199,7 +199,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	enq := make(chan enqueued, len(record.Kinds))
 	feeds := map[record.Kind]*feed{}
 	queued := make(chan struct{}, cfg.MaxQueued) // a slot per task enqueued and not yet finished
-	sent := &taskIDs{ids: map[string]bool{}}
+	sent := &taskIDs{ids: map[string]record.Kind{}}
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
 		fd := &feed{}
@@ -294,16 +294,23 @@ func counts(ctx context.Context, db *repo.DB, log *slog.Logger) ([]int64, error)
 	return n, nil
 }
 
-// taskIDs holds the IDs of the tasks a run has enqueued, so that a stalled run can look each one up.
+// taskIDs holds the IDs of the tasks a run has enqueued, with their kinds, so that a stalled run can look each one
+// up.
 type taskIDs struct {
 	mu  sync.Mutex
-	ids map[string]bool
+	ids map[string]record.Kind
 }
 
-func (t *taskIDs) add(id string) {
+func (t *taskIDs) add(id string, k record.Kind) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.ids[id] = true
+	t.ids[id] = k
+}
+
+func (t *taskIDs) kind(id string) record.Kind {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ids[id]
 }
 
 func (t *taskIDs) list() []string {
@@ -359,7 +366,7 @@ func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct
 			// A conflict means this chunk of this run is queued already, which is what we want.
 			return fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)
 		}
-		sent.add(p.TaskID(k))
+		sent.add(p.TaskID(k), k)
 		return nil
 	}
 }
@@ -543,7 +550,17 @@ func (w *waiter) diagnose(ctx context.Context) error {
 		info, err := w.d.Inspector.GetTaskInfo(w.queue, id)
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-			w.sent.remove(id) // done: asynq deletes a task once it succeeds
+			// asynq deletes a task once it succeeds, and the worker records the outcome before that. A task gone
+			// without an outcome was deleted from Redis: flushed, restarted without persistence, or deleted in
+			// the monitor. Waiting would last until the timeout for nothing.
+			recorded, err := w.d.Ledger.Recorded(ctx, w.cfg.RunID, w.sent.kind(id), id)
+			if err != nil {
+				return err
+			}
+			if !recorded {
+				return fmt.Errorf("%w: task %s vanished from Redis before it recorded an outcome, as when Redis is flushed or restarts without persistence; the rows stored so far stay, and a new run of the same files counts them as present", ErrStalled, id)
+			}
+			w.sent.remove(id)
 			continue
 		case err != nil:
 			return fmt.Errorf("coordinator: look up task %s: %w", id, err)

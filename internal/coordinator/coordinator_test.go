@@ -131,7 +131,7 @@ func TestDiagnoseFailedTask(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	sent := &taskIDs{ids: map[string]bool{id: true}}
+	sent := &taskIDs{ids: map[string]record.Kind{id: record.Products}}
 	wt := &waiter{d: b.deps, cfg: Config{RunID: ns, Queue: ns}, queue: queue, sent: sent, log: slog.New(slog.DiscardHandler)}
 	err := wt.diagnose(t.Context())
 	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "task "+id+" failed for good: tasks: payload: invalid character") {

@@ -189,6 +189,15 @@ func (l *Ledger) Wait(ctx context.Context, runID string, timeout time.Duration) 
 	return true, nil
 }
 
+// Recorded reports whether a task of the run has recorded its outcome.
+func (l *Ledger) Recorded(ctx context.Context, runID string, k record.Kind, taskID string) (bool, error) {
+	ok, err := l.rdb.HExists(ctx, outcomesKey(runID, k), taskID).Result()
+	if err != nil {
+		return false, fmt.Errorf("ledger: look up the outcome of %s: %w", taskID, err)
+	}
+	return ok, nil
+}
+
 // Outcomes returns every recorded outcome of one kind of a run, in no particular order.
 func (l *Ledger) Outcomes(ctx context.Context, runID string, k record.Kind) ([]Outcome, error) {
 	m, err := l.rdb.HGetAll(ctx, outcomesKey(runID, k)).Result()
