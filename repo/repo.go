@@ -200,6 +200,7 @@ var migrations = []struct {
 	alter         string
 }{
 	{"import_runs", "expires_at", true, "ADD COLUMN expires_at TIMESTAMP(6) NULL, ADD KEY import_runs_expires (expires_at)"},
+	{"import_runs", "params", true, "ADD COLUMN params TEXT NULL AFTER expires_at, ADD COLUMN finished_at TIMESTAMP(6) NULL AFTER params"},
 	{"import_tasks", "updated", true, "ADD COLUMN updated INT UNSIGNED NOT NULL DEFAULT 0 AFTER present, ADD COLUMN unchanged INT UNSIGNED NOT NULL DEFAULT 0 AFTER updated"},
 	// Parallel tasks once settled a repeated key among themselves through these columns; the enqueuer settles
 	// repeats before any write now. Dropping a column keeps every row, and InnoDB drops it in place.
@@ -348,6 +349,59 @@ func (d *DB) StartRun(ctx context.Context, runID string, keep time.Duration) (ui
 		return 0, fmt.Errorf("repo: register run %s: %w", runID, err)
 	}
 	return uint64(no), nil
+}
+
+// ErrNoRun means this database registered no run of that ID, or has pruned it.
+var ErrNoRun = errors.New("repo: this database holds no such run")
+
+// SaveRunParams keeps what a resume of the run needs, in the run's record.
+func (d *DB) SaveRunParams(ctx context.Context, runID string, params []byte) error {
+	if _, err := d.db.ExecContext(ctx, "UPDATE import_runs SET params = ? WHERE run_id = ?", params, runID); err != nil {
+		return fmt.Errorf("repo: save the parameters of run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// Run returns a registered run's number, its saved parameters (nil if it saved none) and whether it finished.
+func (d *DB) Run(ctx context.Context, runID string) (no uint64, params []byte, finished bool, err error) {
+	err = d.db.QueryRowContext(ctx, "SELECT run_no, params, finished_at IS NOT NULL FROM import_runs WHERE run_id = ?", runID).Scan(&no, &params, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, false, fmt.Errorf("%w: %s", ErrNoRun, runID)
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("repo: read run %s: %w", runID, err)
+	}
+	return no, params, finished, nil
+}
+
+// FinishRun marks a run finished: its results are stored, and it cannot be resumed.
+func (d *DB) FinishRun(ctx context.Context, runID string) error {
+	if _, err := d.db.ExecContext(ctx, "UPDATE import_runs SET finished_at = NOW(6) WHERE run_id = ?", runID); err != nil {
+		return fmt.Errorf("repo: finish run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// CommittedTasks returns the counts of every task of the run whose rows have committed, by task ID.
+func (d *DB) CommittedTasks(ctx context.Context, runID string) (map[string]Written, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT task_id, added, present, updated, unchanged FROM import_tasks WHERE run_id = ? AND finished_at IS NOT NULL", runID)
+	if err != nil {
+		return nil, fmt.Errorf("repo: read the tasks of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	done := map[string]Written{}
+	for rows.Next() {
+		var id string
+		var w Written
+		if err := rows.Scan(&id, &w.Added, &w.Present, &w.Updated, &w.Unchanged); err != nil {
+			return nil, fmt.Errorf("repo: read the tasks of run %s: %w", runID, err)
+		}
+		done[id] = w
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("repo: read the tasks of run %s: %w", runID, err)
+	}
+	return done, nil
 }
 
 // quoteIdent quotes a MySQL identifier. Identifiers here come from code or from the operator's DSN, never from a

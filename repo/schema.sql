@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS import_runs (
     run_id     VARCHAR(64)     NOT NULL,
     started_at TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     expires_at TIMESTAMP(6)    NULL,
+    -- What a resume needs to carry the run on from any machine (coordinator.runParams, JSON), and its end.
+    params      TEXT            NULL,
+    finished_at TIMESTAMP(6)    NULL,
     PRIMARY KEY (run_no),
     UNIQUE KEY import_runs_id (run_id),
     KEY import_runs_expires (expires_at)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -65,6 +66,7 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	fs.IntVar(&cfg.ChunkRows, "chunk-rows", coordinator.DefaultChunkRows, "most `rows` in one task")
 	fs.DurationVar(&cfg.Timeout, "timeout", coordinator.DefaultTimeout, "give up when the workers have not finished the run within this `duration`")
 	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
+	resumeID := fs.String("resume", "", "finish the interrupted run `ID`: DIR, when given, must hold the same files; the chunking and mode are the run's")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", coordinator.DefaultMaxQueued, "most `tasks` queued and not yet finished; reading pauses there, which bounds Redis memory")
 	fs.DurationVar(&cfg.KeepResults, "keep-results", coordinator.DefaultKeepResults, "how long the run's results key, with its first rejected rows, lasts in Redis (env HPNORTON_KEEP_RESULTS)")
 	fs.DurationVar(&cfg.KeepRuns, "keep-runs", coordinator.DefaultKeepRuns, "how long MySQL keeps this run's and its tasks' records; runs and workers prune them after (env HPNORTON_KEEP_RUNS)")
@@ -96,10 +98,16 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		return nil, &cli.UsageError{Msg: fmt.Sprintf("--keep-runs (%s) must be at least --timeout (%s): a run's records must outlast it", cfg.KeepRuns, cfg.Timeout)}
 	}
 	cfg.Dir = "testdata"
+	if *resumeID != "" {
+		cfg.Resume, cfg.RunID, cfg.Dir = true, *resumeID, "" // the run's own folder, unless DIR names it
+	}
 	if fs.NArg() == 1 {
 		cfg.Dir = fs.Arg(0)
 	}
 	cfg.Queue = conn.Queue
+	// The run's ID is settled here, so that a run that stops early can say how to resume it.
+	cfg.RunID = cmp.Or(cfg.RunID, coordinator.NewRunID())
+	cfg.ResumeCommand = conn.Command("enqueue", "--resume", cfg.RunID)
 	cfg.WorkerCommand = conn.WorkerCommand()
 	var rejects *rejectsFile
 	if *rejectsPath != "" {

@@ -48,7 +48,11 @@ type Conn struct {
 
 // WorkerCommand is the command line that starts a worker on the same Redis, MySQL database and queue, with the
 // passwords masked, for hints that a person copies.
-func (c Conn) WorkerCommand() string {
+func (c Conn) WorkerCommand() string { return c.Command("worker") }
+
+// Command is the command line of prog on the same Redis, MySQL database and queue, then args, with the passwords
+// masked and every value quoted for a shell.
+func (c Conn) Command(prog string, args ...string) string {
 	redisURL := c.RedisURL
 	if u, err := url.Parse(redisURL); err == nil {
 		redisURL = u.Redacted()
@@ -61,7 +65,15 @@ func (c Conn) WorkerCommand() string {
 		dsn = cfg.FormatDSN()
 	}
 	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	return fmt.Sprintf("worker --redis %s --mysql %s --queue %s", quote(redisURL), quote(dsn), quote(c.Queue))
+	line := fmt.Sprintf("%s --redis %s --mysql %s --queue %s", prog, quote(redisURL), quote(dsn), quote(c.Queue))
+	for _, a := range args {
+		if strings.HasPrefix(a, "--") {
+			line += " " + a
+		} else {
+			line += " " + quote(a)
+		}
+	}
+	return line
 }
 
 // AddFlags registers --redis, --mysql, --queue and --log-format on fs, with defaults from HPNORTON_REDIS_URL,

@@ -85,6 +85,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Update is update mode: a row whose key is present takes the file's values where they differ (repo.Task).
 	Update bool
+	// Resume carries on the run RunID where it stopped (resume.go): Dir, when empty, and the chunking and mode
+	// come from the run's record.
+	Resume bool
+	// ResumeCommand, when set, is the command line that resumes this run, passwords masked; a run that stops
+	// early gives it.
+	ResumeCommand string
 	// WorkerCommand, when set, is the command line that starts a worker for this run's database, passwords
 	// masked; the hint when no worker serves it gives it whole, so that a copied command finds the same servers.
 	WorkerCommand string
@@ -160,6 +166,15 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	cfg.KeepResults = cmp.Or(cfg.KeepResults, DefaultKeepResults)
 	cfg.KeepRuns = cmp.Or(cfg.KeepRuns, DefaultKeepRuns)
+	var runNo uint64
+	var before []int64
+	var committed map[string]repo.Written
+	if cfg.Resume {
+		var err error
+		if cfg, runNo, before, committed, err = resume(ctx, d, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -179,18 +194,21 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	} else if n > 0 {
 		log.Info("pruned the records of old runs", "runs", n)
 	}
-	runNo, err := startRun(ctx, d, cfg.RunID, cfg.KeepRuns)
-	if err != nil {
-		return nil, err
-	}
-
-	before, err := counts(ctx, d.Repo, log)
-	if err != nil {
-		return nil, err
+	if !cfg.Resume {
+		var err error
+		if runNo, err = startRun(ctx, d, cfg.RunID, cfg.KeepRuns); err != nil {
+			return nil, err
+		}
+		if before, err = counts(ctx, d.Repo, log); err != nil {
+			return nil, err
+		}
+		if err := saveParams(ctx, d, cfg, before); err != nil {
+			return nil, err
+		}
 	}
 
 	start := time.Now()
-	log.Info("run started", "dir", cfg.Dir, "queue", queue, "database", d.Repo.ID)
+	log.Info(map[bool]string{false: "run started", true: "run resumed"}[cfg.Resume], "dir", cfg.Dir, "queue", queue, "database", d.Repo.ID, "committed_tasks", len(committed))
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, errTimeout)
 
 	// Both files are read and enqueued at once, and workers start on the first chunks while later ones are read.
@@ -205,7 +223,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		fd := &feed{}
 		feeds[k] = fd
 		wg.Go(func() {
-			r, fileErr, err := readFile(ctx, cfg, k, fd, sender(d, cfg, queue, runNo, queued, sent))
+			r, fileErr, err := readFile(ctx, cfg, k, fd, sender(d, cfg, queue, runNo, queued, sent, committed))
 			enq <- enqueued{read: r, fileErr: fileErr, err: err}
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
 			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {
@@ -235,7 +253,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		}
 		// Redis or MySQL went away under the wait. Workers retry their tasks until it is back, but this run's
 		// own state may be gone with it, so the run ends here and says what is safe.
-		return nil, fmt.Errorf("run %s stopped waiting: %w; the rows stored so far stay, and a new run counts them as present", cfg.RunID, err)
+		return nil, fmt.Errorf("run %s stopped waiting: %w; the rows stored so far stay%s", cfg.RunID, err, resumeHint(cfg))
 	}
 
 	rep, err := report(ctx, d, cfg, queue, log, start, before, w.done, w.total)
@@ -247,6 +265,9 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("coordinator: encode results: %w", err)
 	}
 	if err := d.Ledger.Finish(ctx, cfg.RunID, b, cfg.KeepResults); err != nil {
+		return nil, err
+	}
+	if err := d.Repo.FinishRun(ctx, cfg.RunID); err != nil {
 		return nil, err
 	}
 	// No "run finished" line: the report, which the command prints, says it, and says it once.
@@ -345,7 +366,10 @@ func startRun(ctx context.Context, d Deps, runID string, keep time.Duration) (ui
 
 // sender returns the function that sends a chunk of rows as one task of the run, waiting first for a free slot
 // among the MaxQueued tasks that may be queued at once.
-func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct{}, sent *taskIDs) sendFunc {
+//
+// A resumed run does not send the tasks that committed already (committed): it takes their slot and records their
+// outcome from MySQL, as the worker that committed them may not have, or Redis may have lost it.
+func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct{}, sent *taskIDs, committed map[string]repo.Written) sendFunc {
 	return func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error {
 		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data), Update: cfg.Update}
 		t, err := tasks.NewImportTask(k, p)
@@ -356,6 +380,9 @@ func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct
 		case queued <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if w, ok := committed[p.TaskID(k)]; ok {
+			return d.Ledger.Record(ctx, cfg.RunID, k, ledger.Outcome{TaskID: p.TaskID(k), FirstLine: firstLine, Counts: w.Counts})
 		}
 		// The rows go first, so that a worker finds them once it has the task.
 		if err := d.Ledger.PutRows(ctx, cfg.RunID, p.TaskID(k), data); err != nil {
@@ -508,9 +535,9 @@ func (w *waiter) takeEnqueued() error {
 func (w *waiter) stopped(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(context.Cause(ctx), errTimeout):
-		return fmt.Errorf("%w within %s: %s; its tasks stay queued, and the workers still import them, but this run's results are not recorded", ErrStalled, w.cfg.Timeout, w.progress())
+		return fmt.Errorf("%w within %s: %s; its tasks stay queued, and the workers still import them, but this run's results are not recorded%s", ErrStalled, w.cfg.Timeout, w.progress(), resumeHint(w.cfg))
 	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while waiting (%s); the workers still import the enqueued tasks, but this run's results are not recorded", w.progress())
+		return fmt.Errorf("interrupted while waiting (%s); the workers still import the enqueued tasks, but this run's results are not recorded%s", w.progress(), resumeHint(w.cfg))
 	}
 	return err
 }
@@ -530,6 +557,14 @@ func (w *waiter) progress() string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// resumeHint ends the message of a run that stopped early with the command that finishes it.
+func resumeHint(cfg Config) string {
+	if cfg.ResumeCommand == "" {
+		return ", and a new run of the same files counts them as present"
+	}
+	return "; finish the run with: " + cfg.ResumeCommand
 }
 
 // Plural counts things in English, for messages: "1 task", "2 tasks".
@@ -558,7 +593,7 @@ func (w *waiter) diagnose(ctx context.Context) error {
 				return err
 			}
 			if !recorded {
-				return fmt.Errorf("%w: task %s vanished from Redis before it recorded an outcome, as when Redis is flushed or restarts without persistence; the rows stored so far stay, and a new run of the same files counts them as present", ErrStalled, id)
+				return fmt.Errorf("%w: task %s vanished from Redis before it recorded an outcome, as when Redis is flushed or restarts without persistence; the rows stored so far stay%s", ErrStalled, id, resumeHint(w.cfg))
 			}
 			w.sent.remove(id)
 			continue
@@ -631,6 +666,9 @@ func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Log
 			f.Counts = f.Counts.Plus(o.Counts)
 			if o.Redelivered {
 				f.Redelivered++
+			}
+			if o.Worker == "" {
+				continue // recorded from MySQL by a resume: its worker is not known
 			}
 			u := workers[o.Worker]
 			if u == nil {

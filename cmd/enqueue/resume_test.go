@@ -1,0 +1,174 @@
+package main
+
+import (
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/coordinator"
+	"hpnorton/internal/testenv"
+)
+
+// TestResume interrupts runs as an unlucky operator would, and finishes each with enqueue --resume: the enqueuer
+// killed (SIGKILL) while it still enqueues, held back by --max-queued, and while it waits; and Redis losing the
+// run's tasks and ledger, as a FLUSHDB does. Each resume must give exactly what an uninterrupted run gives: the
+// tuples, with before as the run started and processed summed over all its tasks, the report's counts, the
+// rejects and the rows. A resume of files changed since, or of a finished run, is refused.
+func TestResume(t *testing.T) {
+	t.Parallel()
+	bin := testenv.Build(t, "enqueue")
+	input := t.TempDir()
+	writeRandomFiles(t, rand.New(rand.NewPCG(11, 20261127)), input, 3000)
+	const chunk = "8" // about 175 tasks a file
+
+	ref := setup(t, 2)
+	refRejects := filepath.Join(t.TempDir(), "rejects.csv")
+	code, stdout, stderr := ref.enqueue(t, "--json", "--quiet", "--chunk-rows", chunk, "--rejects", refRejects, input)
+	if code != cli.ExitRejected {
+		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
+	}
+	wantRep, wantRows := decode(t, stdout), dumpTables(t, ref.dsn)
+	wantRejects, err := os.ReadFile(refRejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// finish resumes the run and checks it against the uninterrupted one.
+	finish := func(t *testing.T, b *testBundle, runID string) {
+		t.Helper()
+		rejects := filepath.Join(t.TempDir(), "rejects.csv")
+		code, stdout, stderr := b.enqueue(t, "--json", "--quiet", "--rejects", rejects, "--resume", runID)
+		if code != cli.ExitRejected {
+			t.Fatalf("resume: exit %d\n%s", code, stderr)
+		}
+		rep := decode(t, stdout)
+		ignore := cmpopts.IgnoreFields(coordinator.Report{}, "RunID", "ResultsKey", "Mode", "Workers", "Queue", "Database", "StartedAt", "Seconds")
+		if diff := cmp.Diff(wantRep, rep, ignore, cmpopts.IgnoreFields(coordinator.File{}, "Seconds", "Redelivered"),
+			cmpopts.IgnoreFields(coordinator.Tuple{}, "Seconds")); diff != "" {
+			t.Errorf("resumed report differs from an uninterrupted run (-want, +got):\n%s", diff)
+		}
+		got, err := os.ReadFile(rejects)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(wantRejects), string(got)); diff != "" {
+			t.Errorf("rejects differ from an uninterrupted run (-want, +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(wantRows, dumpTables(t, b.dsn)); diff != "" {
+			t.Errorf("MySQL content differs from an uninterrupted run (-want, +got):\n%s", diff)
+		}
+		// Finished now: a second resume is refused, and says where the results are.
+		if code, _, stderr := b.enqueue(t, "--resume", runID); code != cli.ExitError || !strings.Contains(stderr, "it finished; its results are under hpnorton:results:"+runID) {
+			t.Errorf("resume of a finished run: exit %d, %s", code, stderr)
+		}
+	}
+
+	// killed starts the enqueuer as a process, and kills it once the worker has recorded after outcomes.
+	killed := func(t *testing.T, b *testBundle, runID, maxQueued string, after int) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), bin, "--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", runID,
+			"--quiet", "--chunk-rows", chunk, "--max-queued", maxQueued, "--timeout", "3m", input)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
+			done, err := b.ledger.Finished(t.Context(), runID)
+			if err == nil && done[0].Tasks+done[1].Tasks >= after {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the run recorded fewer than %d outcomes in 2 minutes", after)
+			}
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // "signal: killed"
+	}
+
+	t.Run("enqueuer killed while it enqueues", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 1)
+		runID := b.ns + "_killed"
+		killed(t, b, runID, "2", 5) // at most 2 tasks queued: most of the files are still to read
+		finish(t, b, runID)
+	})
+	t.Run("enqueuer killed while it waits", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 1)
+		runID := b.ns + "_killed"
+		killed(t, b, runID, "1000", 40) // every task is queued within milliseconds
+		finish(t, b, runID)
+	})
+	t.Run("Redis loses the run", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 1)
+		rdb := testenv.Redis(t, b.ns)
+		runID := b.ns + "_run1" // the first run of b.enqueue
+		wait := b.startEnqueue(t, "--quiet", "--chunk-rows", chunk, "--max-queued", "4", input)
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
+			if done, err := b.ledger.Finished(t.Context(), runID); err == nil && done[0].Tasks+done[1].Tasks >= 10 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the run recorded fewer than 10 outcomes in 2 minutes")
+			}
+		}
+		// What FLUSHDB would take of this run: its queue and its ledger, nothing of other tests.
+		keys := append(rdb.Keys(t.Context(), "asynq:{"+b.ns+".*}*").Val(), rdb.Keys(t.Context(), "hpnorton:run:"+runID+":*").Val()...)
+		if err := rdb.Del(t.Context(), keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := wait(time.Minute, func() string { return "" })
+		if code != cli.ExitError || !strings.Contains(stderr, "vanished from Redis") || !strings.Contains(stderr, "finish the run with: enqueue ") || !strings.Contains(stderr, "--resume '"+runID+"'") {
+			t.Fatalf("exit %d, stderr:\n%s\nwant 2, the vanished task and the resume command", code, stderr)
+		}
+		finish(t, b, runID)
+	})
+	t.Run("files changed since", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 1)
+		dir := t.TempDir()
+		for _, name := range []string{"customers.csv", "products.csv"} {
+			data, err := os.ReadFile(filepath.Join(input, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runID := b.ns + "_killed"
+		cmd := exec.CommandContext(t.Context(), bin, "--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", runID,
+			"--quiet", "--chunk-rows", chunk, "--max-queued", "2", "--timeout", "3m", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+			if done, err := b.ledger.Finished(t.Context(), runID); err == nil && done[0].Tasks+done[1].Tasks >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no outcome within a minute")
+			}
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		f, err := os.OpenFile(filepath.Join(dir, "products.csv"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("P99999,a corrected line,office,1\n")
+		f.Close()
+		code, _, stderr := b.enqueue(t, "--resume", runID)
+		if code != cli.ExitError || !strings.Contains(stderr, filepath.Join(dir, "products.csv")+" changed since the run started") {
+			t.Errorf("resume after a change: exit %d, stderr:\n%s\nwant 2 and the changed file named", code, stderr)
+		}
+	})
+}
