@@ -208,7 +208,11 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	}
 
 	start := time.Now()
-	log.Info(map[bool]string{false: "run started", true: "run resumed"}[cfg.Resume], "dir", cfg.Dir, "queue", queue, "database", d.Repo.ID, "committed_tasks", len(committed))
+	if cfg.Resume {
+		log.Info("run resumed", "dir", cfg.Dir, "queue", queue, "database", d.Repo.ID, "committed_tasks", len(committed))
+	} else {
+		log.Info("run started", "dir", cfg.Dir, "queue", queue, "database", d.Repo.ID)
+	}
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, errTimeout)
 
 	// Both files are read and enqueued at once, and workers start on the first chunks while later ones are read.
