@@ -201,6 +201,7 @@ var migrations = []struct {
 }{
 	{"import_runs", "expires_at", true, "ADD COLUMN expires_at TIMESTAMP(6) NULL, ADD KEY import_runs_expires (expires_at)"},
 	{"import_runs", "params", true, "ADD COLUMN params TEXT NULL AFTER expires_at, ADD COLUMN finished_at TIMESTAMP(6) NULL AFTER params"},
+	{"import_runs", "cancelled", true, "ADD COLUMN cancelled TINYINT(1) NOT NULL DEFAULT 0 AFTER finished_at"},
 	{"import_tasks", "updated", true, "ADD COLUMN updated INT UNSIGNED NOT NULL DEFAULT 0 AFTER present, ADD COLUMN unchanged INT UNSIGNED NOT NULL DEFAULT 0 AFTER updated"},
 	// Parallel tasks once settled a repeated key among themselves through these columns; the enqueuer settles
 	// repeats before any write now. Dropping a column keeps every row, and InnoDB drops it in place.
@@ -380,6 +381,65 @@ func (d *DB) FinishRun(ctx context.Context, runID string) error {
 		return fmt.Errorf("repo: finish run %s: %w", runID, err)
 	}
 	return nil
+}
+
+// CancelRun marks a run cancelled, and so ended.
+func (d *DB) CancelRun(ctx context.Context, runID string) error {
+	if _, err := d.db.ExecContext(ctx, "UPDATE import_runs SET cancelled = 1, finished_at = NOW(6) WHERE run_id = ?", runID); err != nil {
+		return fmt.Errorf("repo: cancel run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// RunRecord is a run as MySQL keeps it, with what its committed tasks did per kind.
+type RunRecord struct {
+	RunID     string
+	StartedAt time.Time
+	Ended     bool // finished or cancelled
+	Cancelled bool
+	Params    []byte
+	Tasks     map[record.Kind]TaskTotals
+}
+
+// TaskTotals sums a run's committed tasks of one kind.
+type TaskTotals struct {
+	Tasks          int
+	Added, Present int64
+}
+
+// Runs returns the newest n runs this database keeps, newest first.
+func (d *DB) Runs(ctx context.Context, n int) ([]RunRecord, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT r.run_id, UNIX_TIMESTAMP(r.started_at), r.finished_at IS NOT NULL, r.cancelled, r.params,
+		t.kind, COUNT(t.task_id), COALESCE(SUM(t.added), 0), COALESCE(SUM(t.present), 0)
+		FROM (SELECT * FROM import_runs ORDER BY run_no DESC LIMIT ?) r
+		LEFT JOIN import_tasks t ON t.run_id = r.run_id AND t.finished_at IS NOT NULL
+		GROUP BY r.run_no, t.kind ORDER BY r.run_no DESC`, n)
+	if err != nil {
+		return nil, fmt.Errorf("repo: list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []RunRecord
+	for rows.Next() {
+		var r RunRecord
+		var started float64
+		var kind sql.NullString
+		var totals TaskTotals
+		if err := rows.Scan(&r.RunID, &started, &r.Ended, &r.Cancelled, &r.Params, &kind, &totals.Tasks, &totals.Added, &totals.Present); err != nil {
+			return nil, fmt.Errorf("repo: list runs: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].RunID != r.RunID {
+			r.StartedAt = time.UnixMicro(int64(started * 1e6)).UTC()
+			r.Tasks = map[record.Kind]TaskTotals{}
+			out = append(out, r)
+		}
+		if k, err := record.ParseKind(kind.String); kind.Valid && err == nil {
+			out[len(out)-1].Tasks[k] = totals
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("repo: list runs: %w", err)
+	}
+	return out, nil
 }
 
 // CommittedTasks returns the counts of every task of the run whose rows have committed, by task ID.

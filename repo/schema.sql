@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS import_runs (
     -- What a resume needs to carry the run on from any machine (coordinator.runParams, JSON), and its end.
     params      TEXT            NULL,
     finished_at TIMESTAMP(6)    NULL,
+    cancelled   TINYINT(1)      NOT NULL DEFAULT 0,
     PRIMARY KEY (run_no),
     UNIQUE KEY import_runs_id (run_id),
     KEY import_runs_expires (expires_at)

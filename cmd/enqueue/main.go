@@ -66,6 +66,8 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	fs.IntVar(&cfg.ChunkRows, "chunk-rows", coordinator.DefaultChunkRows, "most `rows` in one task")
 	fs.DurationVar(&cfg.Timeout, "timeout", coordinator.DefaultTimeout, "give up when the workers have not finished the run within this `duration`")
 	fs.StringVar(&cfg.RunID, "run-id", "", "`ID` for the run; default a new one from the clock")
+	cancelID := fs.String("cancel", "", "cancel the run `ID`: remove its queued tasks, keep what was stored, and report its counts so far")
+	list := fs.Bool("list", false, "list the database's recent runs: ID, state (running, interrupted, finished, cancelled), folder and counts so far")
 	resumeID := fs.String("resume", "", "finish the interrupted run `ID`: DIR, when given, must hold the same files; the chunking and mode are the run's")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", coordinator.DefaultMaxQueued, "most `tasks` queued and not yet finished; reading pauses there, which bounds Redis memory")
 	fs.DurationVar(&cfg.KeepResults, "keep-results", coordinator.DefaultKeepResults, "how long the run's results key, with its first rejected rows, lasts in Redis (env HPNORTON_KEEP_RESULTS)")
@@ -96,6 +98,9 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		return nil, &cli.UsageError{Msg: "--keep-results must be positive"}
 	case cfg.KeepRuns < cfg.Timeout:
 		return nil, &cli.UsageError{Msg: fmt.Sprintf("--keep-runs (%s) must be at least --timeout (%s): a run's records must outlast it", cfg.KeepRuns, cfg.Timeout)}
+	}
+	if *list || *cancelID != "" {
+		*quiet, *strict = true, false // no run: nothing to draw progress for or to check
 	}
 	cfg.Dir = "testdata"
 	if *resumeID != "" {
@@ -163,8 +168,24 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	defer client.Close()
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	defer inspector.Close()
+	deps := coordinator.Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}
 
-	rep, err = coordinator.Run(ctx, coordinator.Deps{Repo: db, Ledger: ledger.New(rdb), Client: client, Inspector: inspector}, cfg)
+	switch {
+	case *list:
+		runs, err := coordinator.List(ctx, deps, 20)
+		if err != nil {
+			return nil, err
+		}
+		return &coordinator.Report{}, printRuns(stdout, runs, *asJSON)
+	case *cancelID != "":
+		info, err := coordinator.Cancel(ctx, deps, conn.Queue, *cancelID)
+		if err != nil {
+			return nil, err
+		}
+		return &coordinator.Report{}, printRuns(stdout, []coordinator.RunInfo{info}, *asJSON)
+	}
+
+	rep, err = coordinator.Run(ctx, deps, cfg)
 	if bars != nil {
 		bars.Close() // the bars stop before the results print below them
 	}
@@ -179,6 +200,27 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		return rep, json.NewEncoder(stdout).Encode(rep)
 	}
 	return rep, printTable(stdout, rep)
+}
+
+// printRuns writes runs as a table of 80 columns, or as JSON, one array.
+func printRuns(w io.Writer, runs []coordinator.RunInfo, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(runs)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "run\tstate\tstarted (UTC)\tcustomers\tproducts\t")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t", r.RunID, r.State, r.StartedAt.Format("2006-01-02 15:04:05"))
+		for _, f := range r.Files {
+			fmt.Fprintf(tw, "%d+%d\t", f.Added, f.Present)
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "customers and products: rows added + present by the tasks that committed")
+	return nil
 }
 
 // refuse ends a --strict run that found problems: it reports them as a run would, and enqueues nothing.

@@ -535,9 +535,7 @@ func TestTasksVanish(t *testing.T) {
 			t.Fatal("the run's two tasks were not pending within a minute")
 		}
 	}
-	queue := strings.TrimSuffix(pending[0], ":pending")
-	keys := append(rdb.Keys(t.Context(), queue+":*").Val(), rdb.Keys(t.Context(), "hpnorton:run:"+ns+"_run1:*").Val()...)
-	if err := rdb.Del(t.Context(), keys...).Err(); err != nil {
+	if err := flushRun(t, rdb, strings.TrimSuffix(pending[0], ":pending")+":*", "hpnorton:run:"+ns+"_run1:*"); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := wait(time.Minute, func() string { return "" })

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"database/sql"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/cli"
 	"hpnorton/internal/coordinator"
@@ -104,7 +107,16 @@ func TestResume(t *testing.T) {
 		b := setup(t, 1)
 		runID := b.ns + "_killed"
 		killed(t, b, runID, "1000", 40) // every task is queued within milliseconds
+		// --list tells the run apart from a running one once its last heartbeat has expired.
+		for deadline := time.Now().Add(30 * time.Second); runStates(t, b)[runID].State != coordinator.StateInterrupted; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("--list does not show the killed run interrupted: %+v", runStates(t, b)[runID])
+			}
+		}
 		finish(t, b, runID)
+		if state := runStates(t, b)[runID].State; state != coordinator.StateFinished {
+			t.Errorf("--list after the resume: %s, want finished", state)
+		}
 	})
 	t.Run("Redis loses the run", func(t *testing.T) {
 		t.Parallel()
@@ -120,9 +132,9 @@ func TestResume(t *testing.T) {
 				t.Fatal("the run recorded fewer than 10 outcomes in 2 minutes")
 			}
 		}
-		// What FLUSHDB would take of this run: its queue and its ledger, nothing of other tests.
-		keys := append(rdb.Keys(t.Context(), "asynq:{"+b.ns+".*}*").Val(), rdb.Keys(t.Context(), "hpnorton:run:"+runID+":*").Val()...)
-		if err := rdb.Del(t.Context(), keys...).Err(); err != nil {
+		// What FLUSHDB would take of this run, at once as FLUSHDB does: its queue and its ledger, nothing of other
+		// tests.
+		if err := flushRun(t, rdb, "asynq:{"+b.ns+".*}*", "hpnorton:run:"+runID+":*"); err != nil {
 			t.Fatal(err)
 		}
 		code, _, stderr := wait(time.Minute, func() string { return "" })
@@ -171,4 +183,94 @@ func TestResume(t *testing.T) {
 			t.Errorf("resume after a change: exit %d, stderr:\n%s\nwant 2 and the changed file named", code, stderr)
 		}
 	})
+}
+
+// runStates lists the bundle's runs as enqueue --list --json gives them, by run ID.
+func runStates(t *testing.T, b *testBundle) map[string]coordinator.RunInfo {
+	t.Helper()
+	code, stdout, stderr := b.enqueue(t, "--list", "--json")
+	if code != cli.ExitOK {
+		t.Fatalf("--list: exit %d\n%s", code, stderr)
+	}
+	var runs []coordinator.RunInfo
+	if err := json.Unmarshal([]byte(stdout), &runs); err != nil {
+		t.Fatalf("--list --json: %v\n%s", err, stdout)
+	}
+	out := map[string]coordinator.RunInfo{}
+	for _, r := range runs {
+		out[r.RunID] = r
+	}
+	return out
+}
+
+// TestCancel cancels a run while it is read and loaded: its enqueuer stops saying so, no task of it stays queued,
+// the counts it reports are the rows stored, and nothing of it stays in Redis but the request to stop, which
+// expires. --list shows the run running, then cancelled, beside a finished one; a second cancel is refused.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	rdb := testenv.Redis(t, b.ns)
+	input := t.TempDir()
+	writeRandomFiles(t, rand.New(rand.NewPCG(12, 20261127)), input, 3000)
+	if code, _, stderr := b.enqueue(t, "--quiet", "../../testdata"); code != cli.ExitOK { // run 1: finished
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if _, err := sql.Open("mysql", b.dsn); err != nil {
+		t.Fatal(err)
+	}
+	runID := b.ns + "_run2"
+	wait := b.startEnqueue(t, "--quiet", "--chunk-rows", "8", "--max-queued", "4", input)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
+		if done, err := b.ledger.Finished(t.Context(), runID); err == nil && done[0].Tasks+done[1].Tasks >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run recorded fewer than 5 outcomes in 2 minutes")
+		}
+	}
+	if states := runStates(t, b); states[runID].State != coordinator.StateRunning || states[b.ns+"_run1"].State != coordinator.StateFinished {
+		t.Errorf("--list while the run waits: %+v; want it running, and the first finished", states)
+	}
+
+	code, stdout, stderr := b.enqueue(t, "--cancel", runID, "--json")
+	if code != cli.ExitOK {
+		t.Fatalf("--cancel: exit %d\n%s", code, stderr)
+	}
+	var infos []coordinator.RunInfo
+	if err := json.Unmarshal([]byte(stdout), &infos); err != nil || len(infos) != 1 || infos[0].State != coordinator.StateCancelled {
+		t.Fatalf("--cancel --json: %v, %s; want the run, cancelled", err, stdout)
+	}
+	if code, _, stderr := wait(time.Minute, func() string { return "" }); code != cli.ExitError || !strings.Contains(stderr, "the run was cancelled") {
+		t.Errorf("the cancelled run's enqueuer: exit %d, %s; want 2 saying it was cancelled", code, stderr)
+	}
+	// No task of the run stays in the queue.
+	if keys := rdb.Keys(t.Context(), "asynq:{"+b.ns+".*}:t:"+runID+":*").Val(); len(keys) != 0 {
+		t.Errorf("%d tasks of the cancelled run stay in Redis: %.3q", len(keys), keys)
+	}
+	// The counts reported are the rows stored: the tables held the first run's 1000 rows each, and the runs'
+	// keys do not overlap.
+	rows := dumpTables(t, b.dsn)
+	for i, table := range []string{"customers", "products"} {
+		if f := infos[0].Files[i]; int64(len(rows[table])) != 1000+f.Added {
+			t.Errorf("%s: %d rows stored, and the cancel reports 1000 + %d added", table, len(rows[table]), f.Added)
+		}
+	}
+	if keys := rdb.Keys(t.Context(), "hpnorton:run:"+runID+":*").Val(); len(keys) != 1 || !strings.HasSuffix(keys[0], ":cancel") {
+		t.Errorf("Redis keeps %q of the cancelled run; want only its request to stop", keys)
+	}
+	if states := runStates(t, b); states[runID].State != coordinator.StateCancelled {
+		t.Errorf("--list after the cancel: %+v", states[runID])
+	}
+	if code, _, stderr := b.enqueue(t, "--cancel", runID); code != cli.ExitError || !strings.Contains(stderr, "it has ended") {
+		t.Errorf("a second cancel: exit %d, %s; want it refused", code, stderr)
+	}
+}
+
+// flushRun deletes the keys that match the patterns in one script, so that nothing runs between the deletes, as
+// FLUSHDB deletes a database at once.
+func flushRun(t *testing.T, rdb *redis.Client, patterns ...string) error {
+	return redis.NewScript(`for _, p in ipairs(ARGV) do
+	for _, k in ipairs(redis.call('KEYS', p)) do redis.call('DEL', k) end
+end
+return 0`).Run(t.Context(), rdb, nil, patterns).Err()
 }

@@ -111,6 +111,9 @@ type Deps struct {
 // passed.
 var ErrStalled = errors.New("run did not finish")
 
+// ErrCancelled means the run was cancelled while it waited (Cancel).
+var ErrCancelled = errors.New("the run was cancelled (enqueue --cancel); its queued tasks were removed, and what was stored stays")
+
 // ErrRunIDUsed means the run ID given in Config was used by an earlier run.
 var ErrRunIDUsed = errors.New("the run ID was used by an earlier run; choose another or leave it empty")
 
@@ -220,7 +223,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	// even while the other file is still being enqueued.
 	enq := make(chan enqueued, len(record.Kinds))
 	feeds := map[record.Kind]*feed{}
-	queued := make(chan struct{}, cfg.MaxQueued) // a slot per task enqueued and not yet finished
+	queued := newSlots(cfg.MaxQueued)
 	sent := &taskIDs{ids: map[string]record.Kind{}}
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
@@ -250,9 +253,12 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 			e.read.problems.close()
 			e.read.dups.close()
 		}
+		// Nothing of this enqueuer sends any more: a cancel waiting for it can go on, and a list shows the run
+		// as it is left.
+		_ = d.Ledger.EndHeartbeat(context.WithoutCancel(ctx), cfg.RunID)
 	}()
 	if err := w.wait(ctx); err != nil {
-		if errors.Is(err, ErrStalled) || ctx.Err() != nil { // stalled, timed out or interrupted: said already
+		if errors.Is(err, ErrStalled) || errors.Is(err, ErrCancelled) || ctx.Err() != nil { // said already
 			return nil, err
 		}
 		// Redis or MySQL went away under the wait. Workers retry their tasks until it is back, but this run's
@@ -319,6 +325,48 @@ func counts(ctx context.Context, db *repo.DB, log *slog.Logger) ([]int64, error)
 	return n, nil
 }
 
+// slots bounds a run's tasks that are sent and not yet finished to MaxQueued, so that Redis holds a window of the
+// files. It compares counts rather than handing out tokens: a resumed run finds outcomes recorded before it sends
+// their tasks again, and a token freed before it was taken would be lost, and the reading with it.
+type slots struct {
+	mu              sync.Mutex
+	taken, finished int
+	max             int
+	changed         chan struct{} // closed, and replaced, when finished grows
+}
+
+func newSlots(max int) *slots { return &slots{max: max, changed: make(chan struct{})} }
+
+// take waits until fewer than max tasks are sent and not finished, and counts one more sent.
+func (s *slots) take(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if s.taken-s.finished < s.max {
+			s.taken++
+			s.mu.Unlock()
+			return nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// finish sets how many of the run's tasks have finished.
+func (s *slots) finish(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n > s.finished {
+		s.finished = n
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
+
 // taskIDs holds the IDs of the tasks a run has enqueued, with their kinds, so that a stalled run can look each one
 // up.
 type taskIDs struct {
@@ -373,17 +421,15 @@ func startRun(ctx context.Context, d Deps, runID string, keep time.Duration) (ui
 //
 // A resumed run does not send the tasks that committed already (committed): it takes their slot and records their
 // outcome from MySQL, as the worker that committed them may not have, or Redis may have lost it.
-func sender(d Deps, cfg Config, queue string, runNo uint64, queued chan<- struct{}, sent *taskIDs, committed map[string]repo.Written) sendFunc {
+func sender(d Deps, cfg Config, queue string, runNo uint64, queued *slots, sent *taskIDs, committed map[string]repo.Written) sendFunc {
 	return func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error {
 		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data), Update: cfg.Update}
 		t, err := tasks.NewImportTask(k, p)
 		if err != nil {
 			return err
 		}
-		select {
-		case queued <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := queued.take(ctx); err != nil {
+			return err
 		}
 		if w, ok := committed[p.TaskID(k)]; ok {
 			return d.Ledger.Record(ctx, cfg.RunID, k, ledger.Outcome{TaskID: p.TaskID(k), FirstLine: firstLine, Counts: w.Counts})
@@ -442,15 +488,26 @@ type waiter struct {
 	start    time.Time
 	enqueued <-chan enqueued               // one report per file when its enqueueing ends
 	feeds    map[record.Kind]*feed         // each file's enqueueing so far
-	queued   <-chan struct{}               // a slot per task enqueued and not finished; the waiter frees them
+	queued   *slots                        // tasks sent and not finished; the waiter counts them finished
 	total    map[record.Kind]enqueued      // each kind's reading, once it has ended
 	done     map[record.Kind]time.Duration // when each kind's last task finished, from start
 }
 
 func (w *waiter) wait(ctx context.Context) error {
-	lastProgress, lastFinished, freed := time.Now(), -1, 0
-	lastTouch := time.Now()
+	lastProgress, lastFinished := time.Now(), -1
+	lastTouch, lastBeat := time.Now(), time.Time{}
 	for {
+		// The heartbeat tells enqueue --list that the run is running, and carries enqueue --cancel's request.
+		if time.Since(lastBeat) > 500*time.Millisecond {
+			cancelled, err := w.d.Ledger.Heartbeat(ctx, w.cfg.RunID)
+			if err != nil {
+				return w.stopped(ctx, err)
+			}
+			if cancelled {
+				return fmt.Errorf("%w: %s", ErrCancelled, w.cfg.RunID)
+			}
+			lastBeat = time.Now()
+		}
 		if time.Since(lastTouch) > time.Minute {
 			if err := w.d.Ledger.Touch(ctx, w.cfg.RunID); err != nil {
 				return w.stopped(ctx, err)
@@ -473,12 +530,7 @@ func (w *waiter) wait(ctx context.Context) error {
 			}
 		}
 		// Each finished task frees its slot, so reading goes on.
-		for ; freed < sum; freed++ {
-			select {
-			case <-w.queued:
-			default:
-			}
-		}
+		w.queued.finish(sum)
 		w.report(finished)
 		if len(w.done) == len(record.Kinds) {
 			return nil

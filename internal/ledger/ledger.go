@@ -223,7 +223,7 @@ func (l *Ledger) Finish(ctx context.Context, runID string, results []byte, keep 
 	}
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, ResultsKey(runID), results, keep)
-		p.Del(ctx, workingKeys(runID)...)
+		p.Del(ctx, append(workingKeys(runID), aliveKey(runID))...)
 		return nil
 	})
 	if err != nil {
@@ -233,6 +233,67 @@ func (l *Ledger) Finish(ctx context.Context, runID string, results []byte, keep 
 }
 
 // workingKeys are the keys a run writes while it runs.
+// aliveKey exists while the run's enqueuer waits for it (Heartbeat); cancelKey asks that enqueuer to stop.
+func aliveKey(runID string) string  { return "hpnorton:run:" + runID + ":alive" }
+func cancelKey(runID string) string { return "hpnorton:run:" + runID + ":cancel" }
+
+// aliveFor is how long a heartbeat lasts; the enqueuer beats about every half second.
+const aliveFor = 2 * time.Second
+
+// Heartbeat says that the run's enqueuer is alive, and reports whether the run was cancelled.
+func (l *Ledger) Heartbeat(ctx context.Context, runID string) (cancelled bool, err error) {
+	var exists *redis.IntCmd
+	_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, aliveKey(runID), 1, aliveFor)
+		exists = p.Exists(ctx, cancelKey(runID))
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("ledger: heartbeat: %w", err)
+	}
+	return exists.Val() > 0, nil
+}
+
+// EndHeartbeat says at once that the run's enqueuer no longer waits for it.
+func (l *Ledger) EndHeartbeat(ctx context.Context, runID string) error {
+	return l.rdb.Del(ctx, aliveKey(runID)).Err()
+}
+
+// Alive reports whether the run's enqueuer has beaten within aliveFor.
+func (l *Ledger) Alive(ctx context.Context, runID string) (bool, error) {
+	n, err := l.rdb.Exists(ctx, aliveKey(runID)).Result()
+	if err != nil {
+		return false, fmt.Errorf("ledger: look for the run's enqueuer: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Cancel asks the run's enqueuer, if one waits for it, to stop at its next heartbeat. The request outlasts any
+// heartbeat, and then expires.
+func (l *Ledger) Cancel(ctx context.Context, runID string) error {
+	if err := l.rdb.Set(ctx, cancelKey(runID), 1, time.Minute).Err(); err != nil {
+		return fmt.Errorf("ledger: cancel: %w", err)
+	}
+	return nil
+}
+
+// Drop deletes everything the ledger keeps of a run but its results and a cancel request: its working keys, its
+// heartbeat and the rows of tasks not loaded.
+func (l *Ledger) Drop(ctx context.Context, runID string) error {
+	keys := append(workingKeys(runID), aliveKey(runID))
+	iter := l.rdb.Scan(ctx, 0, rowsKey(runID, "*"), 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("ledger: find the run's rows: %w", err)
+	}
+	if err := l.rdb.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("ledger: drop the run's keys: %w", err)
+	}
+	return nil
+}
+
 func workingKeys(runID string) []string {
 	keys := []string{wakeKey(runID), progressKey(runID)}
 	for _, k := range record.Kinds {
