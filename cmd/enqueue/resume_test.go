@@ -1,7 +1,6 @@
 package main
 
 import (
-	"database/sql"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/cli"
@@ -118,6 +118,29 @@ func TestResume(t *testing.T) {
 			t.Errorf("--list after the resume: %s, want finished", state)
 		}
 	})
+	t.Run("tasks that failed for good when Redis lost their rows", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 1)
+		rdb := testenv.Redis(t, b.ns)
+		runID := b.ns + "_killed"
+		killed(t, b, runID, "4", 5)
+		// The queued tasks' rows go; a worker then fails each of those tasks for good.
+		if err := flushRun(t, rdb, "hpnorton:run:"+runID+":rows:*"); err != nil {
+			t.Fatal(err)
+		}
+		in := asynq.NewInspectorFromRedisClient(rdb)
+		key := rdb.Keys(t.Context(), "asynq:{"+b.ns+".*}:t:*").Val()[0] // asynq:{queue}:t:task
+		queue := key[len("asynq:{"):strings.Index(key, "}")]
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			if info, err := in.GetQueueInfo(queue); err == nil && info.Archived > 0 && info.Pending == 0 && info.Active == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no task of the run failed for good within a minute")
+			}
+		}
+		finish(t, b, runID)
+	})
 	t.Run("Redis loses the run", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 1)
@@ -215,9 +238,6 @@ func TestCancel(t *testing.T) {
 	if code, _, stderr := b.enqueue(t, "--quiet", "../../testdata"); code != cli.ExitOK { // run 1: finished
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	if _, err := sql.Open("mysql", b.dsn); err != nil {
-		t.Fatal(err)
-	}
 	runID := b.ns + "_run2"
 	wait := b.startEnqueue(t, "--quiet", "--chunk-rows", "8", "--max-queued", "4", input)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
@@ -230,6 +250,19 @@ func TestCancel(t *testing.T) {
 	}
 	if states := runStates(t, b); states[runID].State != coordinator.StateRunning || states[b.ns+"_run1"].State != coordinator.StateFinished {
 		t.Errorf("--list while the run waits: %+v; want it running, and the first finished", states)
+	}
+	// The worker takes no more tasks, so that some wait in the queue when the cancel comes: it must remove them.
+	in := asynq.NewInspectorFromRedisClient(rdb)
+	queues, err := in.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queues {
+		if strings.HasPrefix(q, b.ns+".") {
+			if err := in.PauseQueue(q); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 
 	code, stdout, stderr := b.enqueue(t, "--cancel", runID, "--json")

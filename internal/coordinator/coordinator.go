@@ -439,6 +439,15 @@ func sender(d Deps, cfg Config, queue string, runNo uint64, queued *slots, sent 
 			return err
 		}
 		_, err = d.Client.EnqueueContext(ctx, t, asynq.Queue(queue))
+		if errors.Is(err, asynq.ErrTaskIDConflict) && cfg.Resume {
+			// A task of the interrupted run that failed for good, as one does whose rows Redis lost before it
+			// was queued, runs again now that its rows are back.
+			if info, ierr := d.Inspector.GetTaskInfo(queue, p.TaskID(k)); ierr == nil && info.State == asynq.TaskStateArchived {
+				if ierr := d.Inspector.DeleteTask(queue, p.TaskID(k)); ierr == nil {
+					_, err = d.Client.EnqueueContext(ctx, t, asynq.Queue(queue))
+				}
+			}
+		}
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			// A conflict means this chunk of this run is queued already, which is what we want.
 			return fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)

@@ -239,6 +239,30 @@ var breakages = []breakage{
 		pkgs: []string{"./cmd/enqueue"},
 		run:  "Resume",
 	},
+	{
+		name: "resume: a task that failed for good is not run again",
+		file: "internal/coordinator/coordinator.go",
+		old:  "info.State == asynq.TaskStateArchived {",
+		new:  "info.State == asynq.TaskStateArchived && false {",
+		pkgs: []string{"./cmd/enqueue"},
+		run:  "Resume",
+	},
+	{
+		name: "cancel: the run's queued tasks are left in the queue",
+		file: "internal/coordinator/runs.go",
+		old:  "if err := in.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {",
+		new:  "if err := error(nil); id == \"\" && err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {",
+		pkgs: []string{"./cmd/enqueue"},
+		run:  "Cancel",
+	},
+	{
+		name: "cancel: a live enqueuer is not asked to stop",
+		file: "internal/coordinator/coordinator.go",
+		old:  "\t\t\tif cancelled {\n",
+		new:  "\t\t\tif cancelled && false {\n",
+		pkgs: []string{"./cmd/enqueue"},
+		run:  "Cancel",
+	},
 	// The worker between commit and outcome.
 	{
 		name: "worker: the outcome not recorded when the commit was a redelivery's",
