@@ -407,13 +407,13 @@ type TaskTotals struct {
 	Added, Present int64
 }
 
-// Runs returns the newest n runs this database keeps, newest first.
-func (d *DB) Runs(ctx context.Context, n int) ([]RunRecord, error) {
+// Runs returns the newest n runs this database keeps, newest first; with a run ID, that run alone.
+func (d *DB) Runs(ctx context.Context, n int, runID string) ([]RunRecord, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT r.run_id, UNIX_TIMESTAMP(r.started_at), r.finished_at IS NOT NULL, r.cancelled, r.params,
 		t.kind, COUNT(t.task_id), COALESCE(SUM(t.added), 0), COALESCE(SUM(t.present), 0)
-		FROM (SELECT * FROM import_runs ORDER BY run_no DESC LIMIT ?) r
+		FROM (SELECT * FROM import_runs WHERE ? = '' OR run_id = ? ORDER BY run_no DESC LIMIT ?) r
 		LEFT JOIN import_tasks t ON t.run_id = r.run_id AND t.finished_at IS NOT NULL
-		GROUP BY r.run_no, t.kind ORDER BY r.run_no DESC`, n)
+		GROUP BY r.run_no, t.kind ORDER BY r.run_no DESC`, runID, runID, n)
 	if err != nil {
 		return nil, fmt.Errorf("repo: list runs: %w", err)
 	}

@@ -96,6 +96,8 @@ func enqueue(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		return nil, &cli.UsageError{Msg: "--timeout must be positive"}
 	case cfg.KeepResults <= 0:
 		return nil, &cli.UsageError{Msg: "--keep-results must be positive"}
+	case *resumeID != "" && *strict:
+		return nil, &cli.UsageError{Msg: "--resume carries on a run as it started; --strict applies to new runs only"}
 	case cfg.KeepRuns < cfg.Timeout:
 		return nil, &cli.UsageError{Msg: fmt.Sprintf("--keep-runs (%s) must be at least --timeout (%s): a run's records must outlast it", cfg.KeepRuns, cfg.Timeout)}
 	}

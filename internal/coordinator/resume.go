@@ -80,6 +80,9 @@ func resume(ctx context.Context, d Deps, cfg Config) (Config, uint64, []int64, m
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return cfg, 0, nil, nil, fmt.Errorf("coordinator: read the parameters of run %s: %w", cfg.RunID, err)
 	}
+	if len(p.Files) != len(record.Kinds) {
+		return cfg, 0, nil, nil, fmt.Errorf("%w %s: its record names %d files, and this version reads %d", ErrCannotResume, cfg.RunID, len(p.Files), len(record.Kinds))
+	}
 	if cfg.Dir == "" {
 		cfg.Dir = p.Dir
 	}

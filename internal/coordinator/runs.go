@@ -42,7 +42,7 @@ type RunFile struct {
 
 // List returns the newest n runs this database keeps, newest first, with their state and counts so far.
 func List(ctx context.Context, d Deps, n int) ([]RunInfo, error) {
-	recs, err := d.Repo.Runs(ctx, n)
+	recs, err := d.Repo.Runs(ctx, n, "")
 	if err != nil {
 		return nil, err
 	}
@@ -137,16 +137,14 @@ func Cancel(ctx context.Context, d Deps, queue, runID string) (RunInfo, error) {
 	if err := d.Ledger.Drop(ctx, runID); err != nil {
 		return RunInfo{}, err
 	}
-	recs, err := d.Repo.Runs(ctx, 1<<20)
+	recs, err := d.Repo.Runs(ctx, 1, runID)
 	if err != nil {
 		return RunInfo{}, err
 	}
-	for _, r := range recs {
-		if r.RunID == runID {
-			return runInfo(ctx, d, r)
-		}
+	if len(recs) == 0 {
+		return RunInfo{}, fmt.Errorf("%w %s: its record is gone", ErrCannotCancel, runID)
 	}
-	return RunInfo{}, fmt.Errorf("%w %s: its record is gone", ErrCannotCancel, runID)
+	return runInfo(ctx, d, recs[0])
 }
 
 // removeTasks deletes the run's tasks that wait in the queue, in any state but running, and returns how many of
