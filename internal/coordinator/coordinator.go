@@ -89,7 +89,7 @@ type Config struct {
 	// come from the run's record.
 	Resume bool
 	// ResumeCommand, when set, is the command line that resumes this run, passwords masked; a run that stops
-	// early gives it.
+	// early gives it, and says that --cancel in its place ends the run.
 	ResumeCommand string
 	// WorkerCommand, when set, is the command line that starts a worker for this run's database, passwords
 	// masked; the hint when no worker serves it gives it whole, so that a copied command finds the same servers.
@@ -629,7 +629,7 @@ func resumeHint(cfg Config) string {
 	if cfg.ResumeCommand == "" {
 		return ", and a new run of the same files counts them as present"
 	}
-	return "; finish the run with: " + cfg.ResumeCommand
+	return "; finish the run with: " + cfg.ResumeCommand + ", or end it with --cancel in place of --resume"
 }
 
 // Plural counts things in English, for messages: "1 task", "2 tasks".
