@@ -77,7 +77,7 @@ var breakages = []breakage{
 	{
 		name: "ledger: Finish leaves the run's working keys",
 		file: "internal/ledger/ledger.go",
-		old:  "\t\tp.Del(ctx, workingKeys(runID)...)\n",
+		old:  "\t\tp.Del(ctx, append(workingKeys(runID), aliveKey(runID))...)\n",
 		new:  "",
 		pkgs: []string{"./internal/ledger", "./cmd/enqueue"},
 		run:  "Tuple|Record|LinearImportTwice|TableOutput",
