@@ -82,15 +82,7 @@ func TestResume(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
-			done, err := b.ledger.Finished(t.Context(), runID)
-			if err == nil && done[0].Tasks+done[1].Tasks >= after {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the run recorded fewer than %d outcomes in 2 minutes", after)
-			}
-		}
+		waitOutcomes(t, b, runID, after, 2*time.Minute)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait() // "signal: killed"
 	}
@@ -147,14 +139,7 @@ func TestResume(t *testing.T) {
 		rdb := testenv.Redis(t, b.ns)
 		runID := b.ns + "_run1" // the first run of b.enqueue
 		wait := b.startEnqueue(t, "--quiet", "--chunk-rows", chunk, "--max-queued", "4", input)
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
-			if done, err := b.ledger.Finished(t.Context(), runID); err == nil && done[0].Tasks+done[1].Tasks >= 10 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the run recorded fewer than 10 outcomes in 2 minutes")
-			}
-		}
+		waitOutcomes(t, b, runID, 10, 2*time.Minute)
 		// What FLUSHDB would take of this run, at once as FLUSHDB does: its queue and its ledger, nothing of other
 		// tests.
 		if err := flushRun(t, rdb, "asynq:{"+b.ns+".*}*", "hpnorton:run:"+runID+":*"); err != nil {
@@ -185,14 +170,7 @@ func TestResume(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
-			if done, err := b.ledger.Finished(t.Context(), runID); err == nil && done[0].Tasks+done[1].Tasks >= 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no outcome within a minute")
-			}
-		}
+		waitOutcomes(t, b, runID, 1, time.Minute)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		f, err := os.OpenFile(filepath.Join(dir, "products.csv"), os.O_APPEND|os.O_WRONLY, 0)
@@ -240,14 +218,7 @@ func TestCancel(t *testing.T) {
 	}
 	runID := b.ns + "_run2"
 	wait := b.startEnqueue(t, "--quiet", "--chunk-rows", "8", "--max-queued", "4", input)
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
-		if done, err := b.ledger.Finished(t.Context(), runID); err == nil && done[0].Tasks+done[1].Tasks >= 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the run recorded fewer than 5 outcomes in 2 minutes")
-		}
-	}
+	waitOutcomes(t, b, runID, 5, 2*time.Minute)
 	if states := runStates(t, b); states[runID].State != coordinator.StateRunning || states[b.ns+"_run1"].State != coordinator.StateFinished {
 		t.Errorf("--list while the run waits: %+v; want it running, and the first finished", states)
 	}
@@ -306,4 +277,17 @@ func flushRun(t *testing.T, rdb *redis.Client, patterns ...string) error {
 	for _, k in ipairs(redis.call('KEYS', p)) do redis.call('DEL', k) end
 end
 return 0`).Run(t.Context(), rdb, nil, patterns).Err()
+}
+
+// waitOutcomes waits until the run has recorded at least n task outcomes, and fails the test after within.
+func waitOutcomes(t *testing.T, b *testBundle, runID string, n int, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(time.Millisecond) {
+		if done, err := b.ledger.Finished(t.Context(), runID); err == nil && done[0].Tasks+done[1].Tasks >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s recorded fewer than %d outcomes in %s", runID, n, within)
+		}
+	}
 }
