@@ -70,16 +70,26 @@ func rowKey(row []byte, key int) []byte {
 	return row[a:b]
 }
 
-// add appends one row.
-func (c *chunk) add(line int, fields [][]byte) {
+// add appends one row; bit i of plain is set when field i is record.Plain (record.Kind.ValidateFields).
+func (c *chunk) add(line int, fields [][]byte, plain uint64) {
 	if len(c.ends) == 0 {
 		c.firstLine = line
 	}
 	start := len(c.data)
-	c.data = repo.AppendRow(c.data, fields)
+	c.data = repo.AppendRowPlain(c.data, fields, plain)
+	var a, b int
+	if through := uint64(2)<<c.key - 1; plain&through == through {
+		// The key and the fields before it are in the row as they are: its place follows from their lengths.
+		a = start
+		for _, f := range fields[:c.key] {
+			a += len(f) + 1
+		}
+		b = a + len(fields[c.key])
+	} else {
+		a, b = keySpan(c.data[start:], c.key)
+		a, b = start+a, start+b
+	}
 	c.ends = append(c.ends, len(c.data))
-	a, b := keySpan(c.data[start:], c.key)
-	a, b = start+a, start+b
 	if len(c.ends) > 1 && bytes.Compare(c.data[a:b], c.data[c.lastKey[0]:c.lastKey[1]]) < 0 {
 		c.unsorted = true
 	}
@@ -249,14 +259,15 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader, addEarlier
 	return r.eachRecord(ctx, rd, rd.Next, "", func(rec csvread.Record) error {
 		r.counts.Read++
 		r.fd.rows.Add(1)
-		if prob := r.validate(rec); prob != nil {
+		prob, plain := r.validate(rec)
+		if prob != nil {
 			return r.reject(&r.problems, *prob)
 		}
 		key := rec.Fields[r.kind.KeyIndex()]
 		if ascending {
 			if last == nil || bytes.Compare(key, last) > 0 {
 				last = append(last[:0], key...)
-				return r.add(ctx, rec.Line, rec.Fields)
+				return r.add(ctx, rec.Line, rec.Fields, plain)
 			}
 			ascending = false
 			if err := addEarlier(rec.Line); err != nil {
@@ -270,7 +281,7 @@ func (r *fileRead) firstRead(ctx context.Context, rd *csvread.Reader, addEarlier
 			}
 			return nil
 		}
-		return r.add(ctx, rec.Line, rec.Fields)
+		return r.add(ctx, rec.Line, rec.Fields, plain)
 	})
 }
 
@@ -296,7 +307,8 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 		}
 		// Only valid records count; the first read has rejected the others already. Validation depends on the
 		// record alone, so it decides the same way both times.
-		if r.validate(rec) != nil {
+		prob, plain := r.validate(rec)
+		if prob != nil {
 			return nil
 		}
 		first, held := r.held.first(h), r.held.held(h)
@@ -307,7 +319,7 @@ func (r *fileRead) secondRead(ctx context.Context, rd *csvread.Reader) (fileErr,
 		case first == 0 && rec.Line == held:
 			// The filter flagged a key it had not seen: this is the key's first occurrence, held back.
 			r.held.setFirst(h, rec.Line)
-			return r.add(ctx, rec.Line, rec.Fields)
+			return r.add(ctx, rec.Line, rec.Fields, plain)
 		case first == 0:
 			r.held.setFirst(h, rec.Line) // sent by the first read
 			return nil
@@ -334,7 +346,7 @@ func (r *fileRead) addEarlier(f *os.File, first *countingReader, line int) error
 		if rec.Line >= line {
 			break
 		}
-		if r.validate(rec) == nil {
+		if prob, _ := r.validate(rec); prob == nil {
 			r.seen.testAndAdd(rec.Fields[r.kind.KeyIndex()], rec.Fields)
 		}
 	}
@@ -344,12 +356,13 @@ func (r *fileRead) addEarlier(f *os.File, first *countingReader, line int) error
 	return nil
 }
 
-// validate returns the problem that rejects a record, or nil for a row to store.
-func (r *fileRead) validate(rec csvread.Record) *record.Problem {
+// validate returns the problem that rejects a record, or nil for a row to store and which of its fields are
+// record.Plain (bit i for field i), for writing the row.
+func (r *fileRead) validate(rec csvread.Record) (prob *record.Problem, plain uint64) {
 	if rec.Err != nil {
-		return &record.Problem{File: r.kind.FileName(), Line: rec.Line, LastLine: rec.LastLine, Reason: rec.Err.Error()}
+		return &record.Problem{File: r.kind.FileName(), Line: rec.Line, LastLine: rec.LastLine, Reason: rec.Err.Error()}, 0
 	}
-	return r.kind.Validate(r.kind.FileName(), rec.Line, rec.LastLine, rec.Fields)
+	return r.kind.ValidateFields(r.kind.FileName(), rec.Line, rec.LastLine, rec.Fields)
 }
 
 // reject counts a rejected record and logs its problem.
@@ -360,9 +373,9 @@ func (r *fileRead) reject(log *problemLog, p record.Problem) error {
 }
 
 // add gathers one row, sending the chunk first when the row would take it past its bounds.
-func (r *fileRead) add(ctx context.Context, line int, fields [][]byte) error {
+func (r *fileRead) add(ctx context.Context, line int, fields [][]byte, plain uint64) error {
 	before := len(r.batch.data)
-	r.batch.add(line, fields)
+	r.batch.add(line, fields, plain)
 	if n := r.batch.rows(); n > 1 && len(r.batch.data) > r.cfg.ChunkBytes {
 		// The row does not fit: send the chunk without it, and start the next with it. (Should the row have
 		// marked the chunk unsorted, the chunk is sorted needlessly, which changes nothing.)
@@ -370,7 +383,7 @@ func (r *fileRead) add(ctx context.Context, line int, fields [][]byte) error {
 		if err := r.flush(ctx); err != nil {
 			return err
 		}
-		r.batch.add(line, fields)
+		r.batch.add(line, fields, plain)
 	}
 	if r.batch.rows() >= r.cfg.ChunkRows {
 		return r.flush(ctx)

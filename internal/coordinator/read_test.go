@@ -312,3 +312,48 @@ func TestCheckStopsWhenInterrupted(t *testing.T) {
 		t.Errorf("Check = %d problems, %d listed; want more than %d, the first %d listed", rep.ProblemCount, len(rep.Problems), maxListedProblems, maxListedProblems)
 	}
 }
+
+// TestChunksSentInKeyOrder reads files whose keys come in random order, of several lengths, some plain and some
+// with letters beyond ASCII or a backslash, which a row escapes: every task's rows reach the workers in key order,
+// the order in which loading them takes their locks, and every key is sent once.
+func TestChunksSentInKeyOrder(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, chunkRows := range []int{2, 50, 1000} {
+		var b strings.Builder
+		b.WriteString("product_id,description,product_type,quantity_available\n")
+		want := map[string]bool{}
+		for _, i := range rng.Perm(3000) {
+			key := fmt.Sprintf("P%d%s", i, []string{"", "é", `\`, "x"}[i%4]) // P1 before P10 before P1é
+			desc := []string{"desk", "café table", `back\slash`, "a, b"}[rng.IntN(4)]
+			fmt.Fprintf(&b, "%s,\"%s\",office,1\n", key, desc)
+			want[strings.ReplaceAll(key, `\`, `\\`)] = true // as the row holds it
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		send := func(_ context.Context, _ record.Kind, firstLine, rows int, data []byte) error {
+			var last []byte
+			for row := range bytes.Lines(data) {
+				key := rowKey(row, 0)
+				if last != nil && bytes.Compare(last, key) >= 0 {
+					t.Errorf("chunks of %d: the task of line %d sends key %q after %q", chunkRows, firstLine, key, last)
+				}
+				last = key
+				got[string(key)] = true
+			}
+			return nil
+		}
+		r, fileErr, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: chunkRows, ChunkBytes: DefaultChunkBytes}, record.Products, &feed{}, send)
+		if err != nil || fileErr != nil {
+			t.Fatal(fileErr, err)
+		}
+		r.problems.close()
+		r.dups.close()
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("chunks of %d: keys sent (-want, +got):\n%s", chunkRows, diff)
+		}
+	}
+}

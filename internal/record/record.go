@@ -168,38 +168,49 @@ func (p Problem) String() string {
 // problem that makes the record unusable, or nil when it is a row to store. A record is stored in full or
 // rejected: nothing is trimmed or cut. The fields are read, never kept, so they may be views of a reader's buffer.
 func (k Kind) Validate(file string, line, lastLine int, fields [][]byte) *Problem {
+	p, _ := k.ValidateFields(file, line, lastLine, fields)
+	return p
+}
+
+// ValidateFields is Validate that also tells, for a row to store, which of its fields are Plain: bit i of plain is
+// set when field i is. Validation tests every field for it, and the caller that writes the row need not test
+// again: asking Plain twice of each field was a sixth of the enqueuer's reading time.
+func (k Kind) ValidateFields(file string, line, lastLine int, fields [][]byte) (_ *Problem, plain uint64) {
 	cols := k.Columns()
 	reject := func(col, value, reason string) *Problem {
 		return &Problem{File: file, Line: line, LastLine: lastLine, Column: col, Value: Shorten(value), Reason: reason}
 	}
 	if len(fields) != len(cols) {
-		return reject("", "", fmt.Sprintf("has %d fields, want %d (%s)", len(fields), len(cols), strings.Join(k.Header(), ",")))
+		return reject("", "", fmt.Sprintf("has %d fields, want %d (%s)", len(fields), len(cols), strings.Join(k.Header(), ","))), 0
 	}
 	for i, c := range cols {
 		v := fields[i]
 		// Printable ASCII, the common case, is valid UTF-8 without NUL: Plain tells it without decoding.
-		plain := Plain(v)
+		p := Plain(v)
+		if p {
+			plain |= 1 << i
+		}
 		switch {
-		case !plain && !utf8.Valid(v):
-			return reject(c.Name, strings.ToValidUTF8(string(v), "\uFFFD"), "is not valid UTF-8")
-		case !plain && bytes.IndexByte(v, 0) >= 0:
-			return reject(c.Name, strings.ReplaceAll(string(v), "\x00", `\0`), "contains a NUL byte")
+		case !p && !utf8.Valid(v):
+			return reject(c.Name, strings.ToValidUTF8(string(v), "\uFFFD"), "is not valid UTF-8"), 0
+		case !p && bytes.IndexByte(v, 0) >= 0:
+			return reject(c.Name, strings.ReplaceAll(string(v), "\x00", `\0`), "contains a NUL byte"), 0
 		case c.Key && len(v) == 0:
-			return reject(c.Name, "", "key is empty")
+			return reject(c.Name, "", "key is empty"), 0
 		case c.Key && len(bytes.TrimSpace(v)) != len(v):
 			// MySQL's PAD SPACE collations compare "A1" and "A1 " as equal, so such a key would collide silently.
-			return reject(c.Name, string(v), "key has leading or trailing spaces")
+			return reject(c.Name, string(v), "key has leading or trailing spaces"), 0
 		case c.Integer:
 			if _, ok := parseUint32(v); !ok {
-				return reject(c.Name, string(v), fmt.Sprintf("is not a whole number from 0 to %d", uint64(MaxUint)))
+				return reject(c.Name, string(v), fmt.Sprintf("is not a whole number from 0 to %d", uint64(MaxUint))), 0
 			}
 		case len(v) > c.MaxChars && utf8.RuneCount(v) > c.MaxChars:
 			// A field of no more bytes than the column's characters fits whatever it holds, so most fields are
 			// never counted rune by rune.
-			return reject(c.Name, string(v), fmt.Sprintf("is %d characters long, the column holds %d", utf8.RuneCount(v), c.MaxChars))
+			return reject(c.Name, string(v), fmt.Sprintf("is %d characters long, the column holds %d", utf8.RuneCount(v), c.MaxChars)), 0
 		}
 	}
-	return nil
+	return nil, plain
 }
 
 // parseUint32 reads decimal digits, leading zeros allowed, as a number from 0 to MaxUint; ok is false for

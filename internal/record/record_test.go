@@ -103,7 +103,7 @@ func validateReference(k Kind, fields []string) *Problem {
 func FuzzValidate(f *testing.F) {
 	for _, s := range []string{
 		"P1,desk,office,3", " P1,desk,office,3", "P1\t,a,b,1", "P1,caf\xe9,b,1", "P1,a\x00b,b,1", "P1,a,b,0004294967295",
-		"P1,a,b,4294967296", "P1,a,b,+1", "P\\1,a,b,1", "P1\u00a0,a,b,1", "P1,a,b,\x7f", strings.Repeat("x", 65) + ",a,b,1",
+		"P1,a,b,4294967296", "P1,a,b,+1", "P\\1,a,b,1", "P1,café,b,1", "P1,a\tb,c\\d,1", "P1\u00a0,a,b,1", "P1,a,b,\x7f", strings.Repeat("x", 65) + ",a,b,1",
 		"P1,a," + strings.Repeat("é", 65) + ",1", "P1,a," + strings.Repeat("e", 64) + ",1", "P1,a,b", ",a,b,1",
 	} {
 		f.Add(s)
@@ -113,6 +113,23 @@ func FuzzValidate(f *testing.F) {
 		want := validateReference(Products, fields)
 		if got := Products.Validate("f.csv", 7, 7, byteFields(fields)); !cmp.Equal(got, want) {
 			t.Fatalf("Validate(%q) = %+v, reference %+v", s, got, want)
+		}
+		// ValidateFields decides the same, and for a row to store tells each field's plainness as Plain does:
+		// the row is written on its word.
+		got, plain := Products.ValidateFields("f.csv", 7, 7, byteFields(fields))
+		if !cmp.Equal(got, want) {
+			t.Fatalf("ValidateFields(%q) = %+v, reference %+v", s, got, want)
+		}
+		if got != nil {
+			return
+		}
+		for i, v := range fields {
+			if isPlain := plain&(1<<i) != 0; isPlain != Plain([]byte(v)) {
+				t.Fatalf("ValidateFields(%q): field %d %q plain %v, Plain says %v", s, i, v, isPlain, !isPlain)
+			}
+		}
+		if plain>>len(fields) != 0 {
+			t.Fatalf("ValidateFields(%q): plain bits %b beyond the %d fields", s, plain, len(fields))
 		}
 	})
 }

@@ -218,10 +218,10 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	return nil
 }
 
-// turns is the order of the modes in a round: as given in odd rounds, reversed in even ones. A run pays for some
-// of what the run before it left behind, which Settle does not wait out. In a fixed order, linear mode took 1.66×
-// the time when it ran after an earlier version's linear mode than when it ran before it, whichever version it
-// was; each mode always followed the same one. Reversing every other round lets each pair of neighbours run in
+// turns is the order of the modes in a round: as given in odd rounds, reversed in even ones. A run may pay for
+// some of what the run before it left behind. In a fixed order, linear mode took 1.66× the time when it ran after
+// an earlier version's linear mode than when it ran before it, whichever version it was; each mode always followed
+// the same one. (Most of that was the earlier run's pages, which Settle now writes before each run.) Reversing every other round lets each pair of neighbours run in
 // both orders, and each mode run both early and late.
 func turns(modes []string, round int) []string {
 	t := slices.Clone(modes)
@@ -338,7 +338,7 @@ func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag st
 func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string) (measure, error) {
 	// Each run starts on a quiet server: InnoDB writes the last run's pages in the background, and the next run,
 	// whatever its mode, would pay for them.
-	if _, err := labdb.Settle(ctx, e.lab, 30*time.Second); err != nil {
+	if _, err := labdb.Settle(ctx, e.lab, o.prefix, 30*time.Second); err != nil {
 		return measure{}, err
 	}
 	var cmd *exec.Cmd
