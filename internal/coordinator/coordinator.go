@@ -298,31 +298,46 @@ func (cfg Config) check() error {
 	return nil
 }
 
-// counts counts each table's rows, in record.Kinds order. It retries while MySQL is unreachable, as the workers'
-// tasks do, for up to retryCountsFor: all the rows may have landed, and only the count is missing.
+// counts counts each table's rows, in record.Kinds order, the tables at once: a COUNT(*) reads the whole table,
+// and the after counts are the last thing a run waits for (25 and 12 ms of the 40 between the last task's end and
+// the results, at 2 × 300,000 rows). Each retries while MySQL is unreachable, as the workers' tasks do, for up to
+// retryCountsFor: all the rows may have landed, and only the count is missing.
 func counts(ctx context.Context, db *repo.DB, log *slog.Logger) ([]int64, error) {
 	n := make([]int64, len(record.Kinds))
+	errs := make([]error, len(record.Kinds))
+	var wg sync.WaitGroup
+	for i, k := range record.Kinds {
+		wg.Go(func() { n[i], errs[i] = count(ctx, db, k, log) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first: when MySQL is down, both say the same
+		}
+	}
+	return n, nil
+}
+
+// count counts kind k's rows, retrying while MySQL is unreachable (counts).
+func count(ctx context.Context, db *repo.DB, k record.Kind, log *slog.Logger) (int64, error) {
 	deadline := time.Now().Add(retryCountsFor)
 	delay := 500 * time.Millisecond
-	for i := 0; i < len(record.Kinds); {
-		c, err := db.Count(ctx, record.Kinds[i])
+	for {
+		c, err := db.Count(ctx, k)
 		if err == nil {
-			n[i] = c
-			i++
-			continue
+			return c, nil
 		}
 		if !repo.Transient(err) || time.Now().Add(delay).After(deadline) {
-			return nil, err
+			return 0, err
 		}
-		log.Warn("cannot count the rows; trying again", "table", record.Kinds[i].Table(), "in", delay, "err", err)
+		log.Warn("cannot count the rows; trying again", "table", k.Table(), "in", delay, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return 0, err
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)
 	}
-	return n, nil
 }
 
 // slots bounds a run's tasks that are sent and not yet finished to MaxQueued, so that Redis holds a window of the
