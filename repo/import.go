@@ -55,6 +55,10 @@ const (
 	errOutOfRange     = 1264
 )
 
+// ErrRepeatedKey means an update-mode task holds a key twice. The enqueuer sends each key of a file once, so such a
+// task was not made by it, and every delivery would end the same way.
+var ErrRepeatedKey = errors.New("repo: the task holds a key twice")
+
 // ErrUnknownRun means a task names a run this database did not register: it was meant for another database.
 var ErrUnknownRun = errors.New("repo: this database registered no such run")
 
@@ -465,7 +469,7 @@ func (d *DB) updateRows(ctx context.Context, tx *sql.Tx, t Task) (added, updated
 		return 0, 0, err
 	}
 	if staged != t.Rows {
-		return 0, 0, fmt.Errorf("repo: task %s repeats a key: %d of its %d rows staged", t.ID, staged, t.Rows)
+		return 0, 0, fmt.Errorf("%w: task %s, %d of its %d rows staged", ErrRepeatedKey, t.ID, staged, t.Rows)
 	}
 
 	cols := columnList(k)

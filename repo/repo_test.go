@@ -297,6 +297,18 @@ func TestImportTaskUpdateMode(t *testing.T) {
 		if w, err := b.db.ImportTask(b.ctx, task); err != nil || !cmp.Equal(want, w) {
 			t.Errorf("second delivery = %+v, %v; want %+v", w, err, want)
 		}
+
+		// A task that holds a key twice is refused whole, as one that no retry mends.
+		twice := products("P5", "P5")
+		twice[1].Fields[1] = "another desk"
+		task = b.task(t, "r3", record.Products, 2)
+		task.Update = true
+		if _, err := b.db.ImportTask(b.ctx, withRows(task, twice)); !errors.Is(err, ErrRepeatedKey) {
+			t.Errorf("a task with key P5 twice = %v, want ErrRepeatedKey", err)
+		}
+		if n, err := b.db.Count(b.ctx, record.Products); err != nil || n != 4 {
+			t.Errorf("products = %d, %v after the refused task; want 4", n, err)
+		}
 	})
 }
 

@@ -49,7 +49,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	w, err := h.load(ctx, k, id, p)
 	// These fail the same way however often they run: failed for good at once, the run ends with the reason
 	// instead of waiting out the retries.
-	if errors.Is(err, repo.ErrUnknownRun) || errors.Is(err, errRowsGone) || errors.Is(err, repo.ErrAltered) {
+	if errors.Is(err, repo.ErrUnknownRun) || errors.Is(err, errRowsGone) || errors.Is(err, repo.ErrAltered) || errors.Is(err, repo.ErrRepeatedKey) {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	if err != nil {

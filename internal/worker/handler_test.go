@@ -168,6 +168,20 @@ func TestHandlerFailsForGoodWhatFailsAlike(t *testing.T) {
 	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, repo.ErrAltered) {
 		t.Errorf("ProcessTask = %v, want repo.ErrAltered and asynq.SkipRetry", err)
 	}
+
+	// An update-mode task that holds a key twice fails alike at every delivery.
+	rows = []byte("C2\tAna\ta\t1\tp\te\nC2\tBo\tb\t2\tq\tf\n")
+	p = tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 3, Rows: 2, Bytes: len(rows), Update: true}
+	if task, err = tasks.NewCustomerImportTask(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PutRows(t.Context(), ns, p.TaskID(record.Customers), rows); err != nil {
+		t.Fatal(err)
+	}
+	err = h.ProcessTask(t.Context(), task)
+	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, repo.ErrRepeatedKey) {
+		t.Errorf("ProcessTask = %v, want repo.ErrRepeatedKey and asynq.SkipRetry", err)
+	}
 }
 
 // TestRetryDelay: a failed task waits 1 s, then twice as long at each failure up to a minute, plus up to a tenth

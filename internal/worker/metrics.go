@@ -23,6 +23,7 @@ import (
 type Metrics struct {
 	reg         *prometheus.Registry
 	rows        *prometheus.CounterVec
+	updated     *prometheus.CounterVec
 	redelivered *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 }
@@ -36,6 +37,10 @@ func NewMetrics(inspector *asynq.Inspector) *Metrics {
 			Name: "hpnorton_rows_total",
 			Help: "Rows of finished import tasks, by kind and outcome: added (written by this worker) or present (already stored). A redelivered task counts once; rejected rows never reach a worker.",
 		}, []string{"kind", "outcome"}),
+		updated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpnorton_rows_updated_total",
+			Help: "Present rows that an update-mode task changed (enqueue --update), by kind: part of hpnorton_rows_total's present.",
+		}, []string{"kind"}),
 		redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpnorton_tasks_redelivered_total",
 			Help: "Import tasks delivered again after an earlier delivery had committed; their rows were not counted again.",
@@ -51,7 +56,7 @@ func NewMetrics(inspector *asynq.Inspector) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		asynqmetrics.NewQueueMetricsCollector(inspector),
-		m.rows, m.redelivered, m.latency,
+		m.rows, m.updated, m.redelivered, m.latency,
 	)
 	return m
 }
@@ -70,6 +75,7 @@ func (m *Metrics) Rows(k record.Kind, c record.Counts, redelivered bool) {
 	}
 	m.rows.WithLabelValues(k.String(), "added").Add(float64(c.Added))
 	m.rows.WithLabelValues(k.String(), "present").Add(float64(c.Present))
+	m.updated.WithLabelValues(k.String()).Add(float64(c.Updated))
 }
 
 // Middleware times every task the worker runs.

@@ -43,6 +43,7 @@ func TestMetrics(t *testing.T) {
 	m := NewMetrics(inspector)
 
 	m.Rows(record.Customers, record.Counts{Added: 5, Present: 2}, false)
+	m.Rows(record.Products, record.Counts{Added: 1, Present: 3, Updated: 2, Unchanged: 1}, false) // update mode
 	m.Rows(record.Customers, record.Counts{Added: 5, Present: 2}, true) // a redelivery: its rows were counted the first time
 	ok := m.Middleware(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil }))
 	failing := m.Middleware(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return errors.New("MySQL down") }))
@@ -57,6 +58,8 @@ func TestMetrics(t *testing.T) {
 		`asynq_tasks_enqueued_total{queue="` + ns + `",state="pending"} 3`,
 		`hpnorton_rows_total{kind="customers",outcome="added"} 5`,
 		`hpnorton_rows_total{kind="customers",outcome="present"} 2`,
+		`hpnorton_rows_total{kind="products",outcome="present"} 3`,
+		`hpnorton_rows_updated_total{kind="products"} 2`,
 		`hpnorton_tasks_redelivered_total{kind="customers"} 1`,
 		`hpnorton_task_duration_seconds_count{status="ok",type="import:products"} 2`,
 		`hpnorton_task_duration_seconds_count{status="error",type="import:products"} 1`,

@@ -147,6 +147,14 @@ var breakages = []breakage{
 		run:  "KeyOrder|Repeats",
 	},
 	{
+		name: "worker: an update-mode task that holds a key twice retried for minutes",
+		file: "internal/worker/handler.go",
+		old:  " || errors.Is(err, repo.ErrRepeatedKey) {",
+		new:  " {",
+		pkgs: []string{"./internal/worker"},
+		run:  "FailsForGood",
+	},
+	{
 		name: "csvread: a record's line is its last, not its first",
 		file: "internal/csvread/csvread.go",
 		old:  "rec := Record{Line: raw.line, LastLine: raw.lastLine}",
