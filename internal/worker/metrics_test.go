@@ -43,8 +43,9 @@ func TestMetrics(t *testing.T) {
 	m := NewMetrics(inspector)
 
 	m.Rows(record.Customers, record.Counts{Added: 5, Present: 2}, false)
-	m.Rows(record.Products, record.Counts{Added: 1, Present: 3, Updated: 2, Unchanged: 1}, false) // update mode
 	m.Rows(record.Customers, record.Counts{Added: 5, Present: 2}, true) // a redelivery: its rows were counted the first time
+	// An update-mode task: two of its three present rows changed.
+	m.Rows(record.Products, record.Counts{Added: 1, Present: 3, Updated: 2, Unchanged: 1}, false)
 	ok := m.Middleware(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil }))
 	failing := m.Middleware(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return errors.New("MySQL down") }))
 	task := asynq.NewTask("import:products", nil)
