@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/cli"
 	"hpnorton/internal/coordinator"
@@ -321,8 +322,7 @@ func TestInterrupted(t *testing.T) {
 	// signal.NotifyContext's does on SIGINT.
 	go func() {
 		for ctx.Err() == nil {
-			keys, _ := rdb.Keys(ctx, "asynq:{"+ns+".*}:pending").Result()
-			if len(keys) == 1 && rdb.LLen(ctx, keys[0]).Val() == 2 {
+			if pendingList(ctx, rdb, ns, 2) != "" {
 				cancel()
 				return
 			}
@@ -517,6 +517,15 @@ func TestFirstContactSaysItOnce(t *testing.T) {
 	}
 }
 
+// pendingList returns the key of the pending list of the queue named for ns once it holds n tasks, or "" before.
+func pendingList(ctx context.Context, rdb *redis.Client, ns string, n int64) string {
+	keys, _ := rdb.Keys(ctx, "asynq:{"+ns+".*}:pending").Result()
+	if len(keys) == 1 && rdb.LLen(ctx, keys[0]).Val() == n {
+		return keys[0]
+	}
+	return ""
+}
+
 // TestTasksVanish: when a run's tasks and ledger disappear from Redis, as a FLUSHDB or a restart without
 // persistence does, the enqueuer stops at its next look at the stalled run, saying so, instead of waiting out its
 // timeout. Only this test's keys are deleted, so that other tests sharing the Redis database go on.
@@ -526,16 +535,16 @@ func TestTasksVanish(t *testing.T) {
 	rdb := testenv.Redis(t, ns)
 	b := &testBundle{ns: ns, redisURL: testenv.RedisURL(), dsn: testenv.MySQL(t, ns)}
 	wait := b.startEnqueue(t, "--timeout", "2m", "../../testdata") // no worker: the tasks stay pending
-	var pending []string
+	var pending string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		if pending = rdb.Keys(t.Context(), "asynq:{"+ns+".*}:pending").Val(); len(pending) == 1 && rdb.LLen(t.Context(), pending[0]).Val() == 2 {
+		if pending = pendingList(t.Context(), rdb, ns, 2); pending != "" {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the run's two tasks were not pending within a minute")
 		}
 	}
-	if err := flushRun(t, rdb, strings.TrimSuffix(pending[0], ":pending")+":*", "hpnorton:run:"+ns+"_run1:*"); err != nil {
+	if err := flushRun(t, rdb, strings.TrimSuffix(pending, ":pending")+":*", "hpnorton:run:"+ns+"_run1:*"); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := wait(time.Minute, func() string { return "" })
