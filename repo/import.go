@@ -267,21 +267,12 @@ func loadWarning(ctx context.Context, tx *sql.Tx, t Task, extra int) error {
 // tabs, the row ended by a newline, and a backslash before each backslash, tab, newline, carriage return and NUL
 // inside a field.
 func AppendRow(b []byte, fields [][]byte) []byte {
-	for i, f := range fields {
-		if i > 0 {
-			b = append(b, '\t')
-		}
-		if record.Plain(f) { // nothing to escape: the common case, copied whole
-			b = append(b, f...)
-		} else {
-			b = appendEscaped(b, f)
-		}
-	}
-	return append(b, '\n')
+	return AppendRowPlain(b, fields, 0)
 }
 
 // AppendRowPlain is AppendRow for fields whose plainness the caller knows already (record.Kind.ValidateFields):
-// field i, when bit i of plain is set, is record.Plain and copied whole.
+// field i, when bit i of plain is set, is record.Plain and copied whole. Any other field is copied whole too
+// unless it holds a byte to escape.
 func AppendRowPlain(b []byte, fields [][]byte, plain uint64) []byte {
 	for i, f := range fields {
 		if i > 0 {

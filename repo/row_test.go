@@ -44,8 +44,8 @@ func TestNeedsEscape(t *testing.T) {
 	}
 }
 
-// TestAppendRowPlain: with the plain bits that record.Plain gives, or none, AppendRowPlain writes what AppendRow
-// writes, for fields of every kind of byte that a row escapes or not.
+// TestAppendRowPlain: with the plain bits that record.Plain gives, or none (AppendRow), AppendRowPlain writes LOAD
+// DATA's format as the test writes it byte by byte, for fields of every kind of byte that a row escapes or not.
 func TestAppendRowPlain(t *testing.T) {
 	t.Parallel()
 	alphabet := []string{"a", "Z", " ", ",", `"`, "é", "\t", "\n", "\r", `\`, "\x00", "\x01", "\x0e", "\x7f", "\xff"}
@@ -63,11 +63,30 @@ func TestAppendRowPlain(t *testing.T) {
 				plain |= 1 << i
 			}
 		}
-		want := AppendRow([]byte("x"), fields)
+		want := []byte("x")
+		for i, f := range fields {
+			if i > 0 {
+				want = append(want, '\t')
+			}
+			for _, c := range f {
+				switch c {
+				case '\\', '\t', '\n', '\r':
+					want = append(want, '\\', map[byte]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r'}[c])
+				case 0:
+					want = append(want, '\\', '0')
+				default:
+					want = append(want, c)
+				}
+			}
+		}
+		want = append(want, '\n')
 		for _, bits := range []uint64{plain, 0} {
 			if got := AppendRowPlain([]byte("x"), fields, bits); !bytes.Equal(got, want) {
-				t.Fatalf("AppendRowPlain(%q, %b) = %q, AppendRow %q", fields, bits, got, want)
+				t.Fatalf("AppendRowPlain(%q, %b) = %q, want %q", fields, bits, got, want)
 			}
+		}
+		if got := AppendRow([]byte("x"), fields); !bytes.Equal(got, want) {
+			t.Fatalf("AppendRow(%q) = %q, want %q", fields, got, want)
 		}
 	}
 }

@@ -324,7 +324,7 @@ func TestChunksSentInKeyOrder(t *testing.T) {
 		b.WriteString("product_id,description,product_type,quantity_available\n")
 		want := map[string]bool{}
 		for _, i := range rng.Perm(3000) {
-			key := fmt.Sprintf("P%d%s", i, []string{"", "é", `\`, "x"}[i%4]) // P1 before P10 before P1é
+			key := fmt.Sprintf("P%d%s", i, []string{"", "é", `\`, "x"}[i%4]) // keys of several lengths share prefixes: P12, P123é
 			desc := []string{"desk", "café table", `back\slash`, "a, b"}[rng.IntN(4)]
 			fmt.Fprintf(&b, "%s,\"%s\",office,1\n", key, desc)
 			want[strings.ReplaceAll(key, `\`, `\\`)] = true // as the row holds it
