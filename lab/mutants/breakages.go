@@ -214,7 +214,8 @@ var breakages = []breakage{
 	{
 		name: "repo: the task's record written after the commit",
 		file: "repo/import.go",
-		old: `	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, finished_at = NOW(6) WHERE task_id = ?", w.Added, w.Present, t.ID)
+		old: `	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
+		w.Added, w.Present, w.Updated, w.Unchanged, t.ID)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
 	}
@@ -224,7 +225,8 @@ var breakages = []breakage{
 		new: `	if err = tx.Commit(); err != nil {
 		return Written{}, fmt.Errorf("repo: commit task %s: %w", t.ID, err)
 	}
-	_, err = d.db.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, finished_at = NOW(6) WHERE task_id = ?", w.Added, w.Present, t.ID)
+	_, err = d.db.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
+		w.Added, w.Present, w.Updated, w.Unchanged, t.ID)
 	if err != nil {
 		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
 	}`,
@@ -233,8 +235,8 @@ var breakages = []breakage{
 	{
 		name: "worker: a task MySQL would alter is retried for minutes",
 		file: "internal/worker/handler.go",
-		old:  " || errors.Is(err, repo.ErrAltered) {",
-		new:  " {",
+		old:  " || errors.Is(err, repo.ErrAltered) || ",
+		new:  " || ",
 		pkgs: []string{"./internal/worker"},
 	},
 	// Update mode.
