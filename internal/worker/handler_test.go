@@ -148,39 +148,33 @@ func TestTaskOnlyLandsInItsDatabase(t *testing.T) {
 	}
 }
 
-// TestHandlerFailsForGoodWhatFailsAlike: rows that MySQL would alter, here a zip code too long for its column, fail
-// the same way at every delivery, so the task fails for good at once (asynq.SkipRetry) and its run ends with the
-// reason, rather than waiting out a retry backoff of many minutes.
+// TestHandlerFailsForGoodWhatFailsAlike: rows that MySQL would alter, here a zip code too long for its column, and
+// an update-mode task that holds a key twice fail the same way at every delivery, so the task fails for good at once
+// (asynq.SkipRetry) and its run ends with the reason, rather than waiting out a retry backoff of many minutes.
 func TestHandlerFailsForGoodWhatFailsAlike(t *testing.T) {
 	t.Parallel()
 	ns, h, runNo := handlerRun(t)
-	db, l := h.db, h.ledger
-	rows := []byte("C1\tAna\ta\t" + strings.Repeat("9", 17) + "\tp\te\n")
-	p := tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 2, Rows: 1, Bytes: len(rows)}
-	task, err := tasks.NewCustomerImportTask(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.PutRows(t.Context(), ns, p.TaskID(record.Customers), rows); err != nil {
-		t.Fatal(err)
-	}
-	err = h.ProcessTask(t.Context(), task)
-	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, repo.ErrAltered) {
-		t.Errorf("ProcessTask = %v, want repo.ErrAltered and asynq.SkipRetry", err)
-	}
-
-	// An update-mode task that holds a key twice fails alike at every delivery.
-	rows = []byte("C2\tAna\ta\t1\tp\te\nC2\tBo\tb\t2\tq\tf\n")
-	p = tasks.ImportPayload{DB: db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: 3, Rows: 2, Bytes: len(rows), Update: true}
-	if task, err = tasks.NewCustomerImportTask(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.PutRows(t.Context(), ns, p.TaskID(record.Customers), rows); err != nil {
-		t.Fatal(err)
-	}
-	err = h.ProcessTask(t.Context(), task)
-	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, repo.ErrRepeatedKey) {
-		t.Errorf("ProcessTask = %v, want repo.ErrRepeatedKey and asynq.SkipRetry", err)
+	for _, tc := range []struct {
+		firstLine int
+		rows      string
+		update    bool
+		want      error
+	}{
+		{2, "C1\tAna\ta\t" + strings.Repeat("9", 17) + "\tp\te\n", false, repo.ErrAltered},
+		{3, "C2\tAna\ta\t1\tp\te\nC2\tBo\tb\t2\tq\tf\n", true, repo.ErrRepeatedKey},
+	} {
+		p := tasks.ImportPayload{DB: h.db.ID, RunID: ns, RunNo: runNo, File: "customers.csv", FirstLine: tc.firstLine,
+			Rows: strings.Count(tc.rows, "\n"), Bytes: len(tc.rows), Update: tc.update}
+		task, err := tasks.NewCustomerImportTask(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.ledger.PutRows(t.Context(), ns, p.TaskID(record.Customers), []byte(tc.rows)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.ProcessTask(t.Context(), task); !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, tc.want) {
+			t.Errorf("ProcessTask = %v, want %v and asynq.SkipRetry", err, tc.want)
+		}
 	}
 }
 
