@@ -77,9 +77,10 @@ var sessionSettings = map[string]bool{
 // Open connects to the MySQL database the DSN names, creating the database if it does not exist, and ensures the
 // schema. The DSN is go-sql-driver's format, for example "root@tcp(127.0.0.1:3306)/hpnorton".
 //
-// Driver options that would change what the import counts or allows are overridden: clientFoundRows (rows
-// matched would count as rows added), multiStatements and allowAllFiles (LOAD DATA LOCAL reads only the rows this
-// package hands it). A session variable other than those in sessionSettings is refused.
+// Driver options that would change what the import counts, stores or allows are overridden: the character set
+// (utf8mb4), clientFoundRows (rows matched would count as rows added), multiStatements and allowAllFiles (LOAD DATA
+// LOCAL reads only the rows this package hands it). A session variable other than those in sessionSettings is
+// refused.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := ParseDSN(dsn)
 	if err != nil {
@@ -130,6 +131,16 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	}
 	cfg.Params["sql_mode"] = sqlMode
 	cfg.ClientFoundRows, cfg.MultiStatements, cfg.AllowAllFiles = false, false, false
+	// The files are UTF-8 and the tables utf8mb4. Through a connection in another character set, MySQL would
+	// convert the rows' bytes from it: an INSERT of "é" over Latin-1 stored "Ã©".
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+		return nil, fmt.Errorf("the MySQL DSN: %w", err)
+	}
+	// Values travel inside their statements: one round trip a statement where a prepared one takes three (prepare,
+	// execute, close). That was a fifth of a task's own time in the worker and in MySQL (2,000 one-row tasks:
+	// 0.60–0.75 ms of the worker's CPU a task against 0.71–0.90, MariaDB's 0.40–0.51 against 0.50–0.60). The driver
+	// escapes them for the connection's character set, utf8mb4 above, in which escaping cannot be undone.
+	cfg.InterpolateParams = true
 	return cfg, nil
 }
 

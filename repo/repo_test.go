@@ -586,6 +586,28 @@ func TestDSNCannotChangeTheCounts(t *testing.T) {
 			}
 		}
 	})
+	// A connection character set other than utf8mb4 would have MySQL convert the rows' UTF-8 bytes from it: "é"
+	// read as Latin-1 is stored as "Ã©". The DSN's charset gives way to utf8mb4.
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		db, err := Open(b.ctx, b.dsn+"?charset=latin1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		db.Method = b.db.Method
+		rows := products("P1é")
+		rows[0].Fields[1] = "café, naïve"
+		if _, err := db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), rows)); err != nil {
+			t.Fatal(err)
+		}
+		var key, desc string
+		if err := b.db.db.QueryRowContext(b.ctx, "SELECT product_id, description FROM products").Scan(&key, &desc); err != nil {
+			t.Fatal(err)
+		}
+		if key != "P1é" || desc != "café, naïve" {
+			t.Errorf("stored through a DSN with charset=latin1: %q, %q; want %q, %q", key, desc, "P1é", "café, naïve")
+		}
+	})
 	b := setup(t)
 	cfg, err := mysql.ParseDSN(b.dsn)
 	if err != nil {
