@@ -155,6 +155,14 @@ var breakages = []breakage{
 		run:  "FailsForGood",
 	},
 	{
+		name: "repo: the DSN's character set kept, so MySQL converts the rows from it",
+		file: "repo/repo.go",
+		old:  "\tif err := cfg.Apply(mysql.Charset(\"utf8mb4\", \"\")); err != nil {",
+		new:  "\tif err := cfg.Apply(); err != nil {",
+		pkgs: []string{"./repo"},
+		run:  "DSN",
+	},
+	{
 		name: "csvread: a record's line is its last, not its first",
 		file: "internal/csvread/csvread.go",
 		old:  "rec := Record{Line: raw.line, LastLine: raw.lastLine}",
