@@ -565,17 +565,25 @@ func TestStartRun(t *testing.T) {
 	}
 }
 
-// TestDSNCannotChangeTheCounts: clientFoundRows would make a present row count as added; it is overridden. A
-// session variable that would change what is counted or checked is refused by name, without the DSN's password.
+// openWith opens b's database through its DSN with ?param added, importing by b's method; closed when t ends.
+func (b *testBundle) openWith(t *testing.T, param string) *DB {
+	t.Helper()
+	db, err := Open(b.ctx, b.dsn+"?"+param)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.Method = b.db.Method
+	return db
+}
+
+// TestDSNCannotChangeTheCounts: clientFoundRows would make a present row count as added, and a character set other
+// than utf8mb4 would change the rows stored; both are overridden. A session variable that would change what is
+// counted or checked is refused by name, without the DSN's password.
 func TestDSNCannotChangeTheCounts(t *testing.T) {
 	t.Parallel()
 	forEachMethod(t, func(t *testing.T, b *testBundle) {
-		db, err := Open(b.ctx, b.dsn+"?clientFoundRows=true")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		db.Method = b.db.Method
+		db := b.openWith(t, "clientFoundRows=true")
 		for i, want := range [][2]int{{2, 0}, {1, 2}} {
 			w, err := db.ImportTask(b.ctx, withRows(b.task(t, fmt.Sprintf("r%d", i), record.Products, 2), products("P1", "P2", "P3")[:2+i]))
 			if err != nil {
@@ -589,12 +597,7 @@ func TestDSNCannotChangeTheCounts(t *testing.T) {
 	// A connection character set other than utf8mb4 would have MySQL convert the rows' UTF-8 bytes from it: "é"
 	// read as Latin-1 is stored as "Ã©". The DSN's charset gives way to utf8mb4.
 	forEachMethod(t, func(t *testing.T, b *testBundle) {
-		db, err := Open(b.ctx, b.dsn+"?charset=latin1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		db.Method = b.db.Method
+		db := b.openWith(t, "charset=latin1")
 		rows := products("P1é")
 		rows[0].Fields[1] = "café, naïve"
 		if _, err := db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), rows)); err != nil {
