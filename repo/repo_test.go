@@ -465,6 +465,7 @@ func TestStoredVerbatim(t *testing.T) {
 			`back\slash \n not a newline`,
 			"tab\there, carriage\r\nreturn, \\N and \\0",
 			strings.Repeat("é", 255),
+			strings.Repeat("🛋", 255),
 		}
 		rows := make([]testRow, len(texts))
 		for i, s := range texts {
@@ -485,30 +486,44 @@ func TestStoredVerbatim(t *testing.T) {
 	})
 }
 
-// TestStrictModeRefusesOverlongText bypasses validation to show the second fence: MySQL refuses a value that does
-// not fit instead of cutting it, and the task's rows and record roll back together.
-func TestStrictModeRefusesOverlongText(t *testing.T) {
+// TestStrictModeRefusesAlteredText bypasses validation to show the second fence: MySQL refuses a value that does
+// not fit, or is not UTF-8, instead of cutting or mangling it, and the task's rows and record roll back together.
+// LOAD DATA reads the rows as bytes, so this is also where each value's characters are checked and counted.
+func TestStrictModeRefusesAlteredText(t *testing.T) {
 	t.Parallel()
-	forEachMethod(t, func(t *testing.T, b *testBundle) {
-		rows := []testRow{
-			{Fields: []string{"C1", "fine", "", "", "", ""}},
-			{Fields: []string{"C2", strings.Repeat("x", 256), "", "", "", ""}},
-		}
-		_, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r", record.Customers, 2), rows))
-		// An INSERT fails with error 1406 (data too long); LOAD DATA LOCAL warns 1265 (data truncated) and goes
-		// on, and ImportTask turns the warning into an error.
-		want := map[Method]string{Insert: "1406", Load: "1265"}[b.db.Method]
-		if !errors.Is(err, ErrAltered) || !strings.Contains(err.Error(), want) {
-			t.Fatalf("ImportTask(overlong name) = %v, want ErrAltered with MySQL's %s", err, want)
-		}
-		if n := b.count(t, record.Customers); n != 0 {
-			t.Errorf("customers = %d after a failed task, want 0", n)
-		}
-		var tasks int
-		if err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM import_tasks").Scan(&tasks); err != nil || tasks != 0 {
-			t.Errorf("import_tasks = %d, %v after a failed task, want 0", tasks, err)
-		}
-	})
+	for _, tc := range []struct {
+		name, value string
+		// code is MySQL's error for an INSERT, and warning for LOAD DATA LOCAL, which goes on where an INSERT
+		// stops; ImportTask turns the warning into an error.
+		code map[Method]string
+	}{
+		{"256 one-byte characters", strings.Repeat("x", 256), map[Method]string{Insert: "1406", Load: "1265"}},
+		{"256 two-byte characters", strings.Repeat("é", 256), map[Method]string{Insert: "1406", Load: "1265"}},
+		{"256 four-byte characters", strings.Repeat("🛋", 256), map[Method]string{Insert: "1406", Load: "1265"}},
+		{"Latin-1, not UTF-8", "caf\xe9", map[Method]string{Insert: "1366", Load: "1366"}},
+		{"a UTF-8 sequence cut short", "caf\xc3", map[Method]string{Insert: "1366", Load: "1366"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			forEachMethod(t, func(t *testing.T, b *testBundle) {
+				rows := []testRow{
+					{Fields: []string{"C1", "fine", "", "", "", ""}},
+					{Fields: []string{"C2", tc.value, "", "", "", ""}},
+				}
+				_, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r", record.Customers, 2), rows))
+				if want := tc.code[b.db.Method]; !errors.Is(err, ErrAltered) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("ImportTask(%s) = %v, want ErrAltered with MySQL's %s", tc.name, err, want)
+				}
+				if n := b.count(t, record.Customers); n != 0 {
+					t.Errorf("customers = %d after a failed task, want 0", n)
+				}
+				var tasks int
+				if err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM import_tasks").Scan(&tasks); err != nil || tasks != 0 {
+					t.Errorf("import_tasks = %d, %v after a failed task, want 0", tasks, err)
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkImportTask measures one task's write of new customers in one transaction, as a worker does per chunk,

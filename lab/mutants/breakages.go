@@ -220,6 +220,14 @@ var breakages = []breakage{
 		pkgs: []string{"./repo"},
 	},
 	{
+		name: "repo: LOAD DATA reads the rows as Latin-1 rather than as bytes",
+		file: "repo/import.go",
+		old:  "CHARACTER SET binary FIELDS",
+		new:  "CHARACTER SET latin1 FIELDS",
+		pkgs: []string{"./repo"},
+		run:  "StoredVerbatim|StrictMode",
+	},
+	{
 		name: "repo: the task's record written after the commit",
 		file: "repo/import.go",
 		old: `	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
