@@ -193,16 +193,20 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		return err
 	}
 	fmt.Fprintln(stdout)
+	// Each ratio is given twice: of the medians over all rounds, and as the median of the rounds' own ratios. On
+	// a shared machine a slow stretch slows every mode that runs in it; the modes of one round run back to back,
+	// so a round's own ratio carries less of it.
 	for _, other := range []string{"linear", "mysqlimport", "mysqlimport-threads"} {
 		slow, fast := med[other], med["parallel"]
 		if slow > 0 && fast > 0 {
-			fmt.Fprintf(stdout, "parallel vs %s: %.2f× faster (median %s s / median parallel s)\n", other, slow/fast, other)
+			fmt.Fprintf(stdout, "parallel vs %s: %.2f× faster (median %s s / median parallel s)%s\n", other, slow/fast, other, byRound(times[other], times["parallel"]))
 		}
 	}
 	for _, other := range []string{"mysqlimport", "mysqlimport-threads"} {
 		ours, theirs := medianOf(use["parallel"], procMariaDB), medianOf(use[other], procMariaDB)
 		if ours > 0 && theirs > 0 {
-			fmt.Fprintf(stdout, "MariaDB CPU, parallel vs %s: %.2f× (median CPU-s for parallel / for %s)\n", other, ours/theirs, other)
+			fmt.Fprintf(stdout, "MariaDB CPU, parallel vs %s: %.2f× (median CPU-s for parallel / for %s)%s\n", other, ours/theirs, other,
+				byRound(mariaDB(use["parallel"]), mariaDB(use[other])))
 		}
 	}
 	for _, v := range []string{"", beforeSuffix} {
@@ -491,6 +495,31 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// byRound is the median, with its range, of num[i] / den[i] over the rounds i, each ratio taken within one
+// round; "" when the two do not hold a value for every round alike.
+func byRound(num, den []float64) string {
+	if len(num) == 0 || len(num) != len(den) {
+		return ""
+	}
+	ratios := make([]float64, len(num))
+	for i := range num {
+		if num[i] <= 0 || den[i] <= 0 {
+			return ""
+		}
+		ratios[i] = num[i] / den[i]
+	}
+	return fmt.Sprintf("; round by round %.2f× (%.2f–%.2f, %d rounds)", median(ratios), slices.Min(ratios), slices.Max(ratios), len(ratios))
+}
+
+// mariaDB is MariaDB's CPU-seconds in each run, or nil when some run lacks them: byRound pairs runs by round.
+func mariaDB(runs []cpuUse) []float64 {
+	xs := values(runs, process(procMariaDB))
+	if len(xs) != len(runs) {
+		return nil
+	}
+	return xs
 }
 
 func showTimes(xs []float64) string {

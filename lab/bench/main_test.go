@@ -56,6 +56,7 @@ func TestBenchSmallRun(t *testing.T) {
 	for _, want := range []string{
 		`round 1  linear +[0-9.]+ s`, `round 1  parallel +[0-9.]+ s`, `round 1  mysqlimport +[0-9.]+ s`, `round 1  mysqlimport-threads +[0-9.]+ s`,
 		`parallel vs linear: [0-9.]+×`, `parallel vs mysqlimport: [0-9.]+×`, `parallel vs mysqlimport-threads: [0-9.]+×`,
+		`MariaDB CPU, parallel vs mysqlimport: [0-9.]+× .*; round by round [0-9.]+× \([0-9.]+–[0-9.]+, 1 rounds\)`,
 		`enqueue [0-9]+ MiB, worker1 [0-9]+ MiB`,
 		// Every process's CPU, where each mode has it: the enqueuer, worker and ours only for our modes.
 		`\nparallel +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +- +[0-9.]+ \(`,
@@ -63,6 +64,21 @@ func TestBenchSmallRun(t *testing.T) {
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestByRound checks the round-by-round ratio against one worked out by hand, where it differs from the ratio of
+// the medians: the rounds' ratios are 5, 2, 4, 3 and 1, whose median is 3; the medians give 5 / 1.
+func TestByRound(t *testing.T) {
+	t.Parallel()
+	num, den := []float64{5, 2, 8, 9, 1}, []float64{1, 1, 2, 3, 1}
+	if got, want := byRound(num, den), "; round by round 3.00× (1.00–5.00, 5 rounds)"; got != want {
+		t.Errorf("byRound = %q, want %q", got, want)
+	}
+	for _, bad := range [][2][]float64{{num, den[:2]}, {num, {1, 1, 0, 3, 1}}, {nil, nil}} {
+		if got := byRound(bad[0], bad[1]); got != "" {
+			t.Errorf("byRound(%v, %v) = %q, want nothing", bad[0], bad[1], got)
 		}
 	}
 }
