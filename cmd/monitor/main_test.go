@@ -111,22 +111,27 @@ func TestRefusesOtherSites(t *testing.T) {
 	_, port, _ := strings.Cut(host, ":")
 	send := func(method, path, hostHeader, origin string) int {
 		t.Helper()
-		req, err := http.NewRequest(method, url+path, strings.NewReader("{}"))
-		if err != nil {
-			t.Fatal(err)
+		for try := 1; ; try++ {
+			req, err := http.NewRequest(method, url+path, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = hostHeader
+			req.Header.Set("Content-Type", "text/plain")
+			if origin != "" {
+				req.Header.Set("Origin", origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if try < 5 && testenv.VanishedQueue(resp.StatusCode, body) {
+				continue
+			}
+			return resp.StatusCode
 		}
-		req.Host = hostHeader
-		req.Header.Set("Content-Type", "text/plain")
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
 	}
 	paused := func() bool {
 		n, err := rdb.Exists(t.Context(), "asynq:{"+ns+"}:paused").Result() // asynq's base.PausedKey
