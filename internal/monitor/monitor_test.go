@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,26 +45,18 @@ func startMonitor(t *testing.T) (ns, url string) {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	for try := 1; ; try++ {
-		resp, err := http.Get(url)
+	status, body := testenv.FetchFromMonitor(t, func() *http.Request {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		if try < 5 && testenv.VanishedQueue(resp.StatusCode, body) {
-			continue
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		return
+		return req
+	})
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d: %s", url, status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -99,11 +100,31 @@ func Redis(tb testing.TB, ns string) *redis.Client {
 	return rdb
 }
 
-// VanishedQueue reports whether a monitor's response is asynqmon failing to read a queue that vanished while it
+// FetchFromMonitor sends the request newReq makes to a monitor and returns the answer's status and body. It asks
+// again, up to 5 times in all, while the answer is vanishedQueue's.
+func FetchFromMonitor(tb testing.TB, newReq func() *http.Request) (status int, body []byte) {
+	tb.Helper()
+	for try := 1; ; try++ {
+		resp, err := http.DefaultClient.Do(newReq())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			tb.Fatalf("read the monitor's answer: %v", err)
+		}
+		if try == 5 || !vanishedQueue(resp.StatusCode, body) {
+			return resp.StatusCode, body
+		}
+	}
+}
+
+// vanishedQueue reports whether a monitor's answer is asynqmon failing to read a queue that vanished while it
 // listed them. The monitor lists every queue of its Redis database, then reads each; on the test database, another
 // package's test may end in between and remove its queue, and the read fails with 500 (seen in make test). That is
 // the shared database, not the monitor, so a test may ask again.
-func VanishedQueue(status int, body []byte) bool {
+func vanishedQueue(status int, body []byte) bool {
 	return status == http.StatusInternalServerError && bytes.Contains(body, []byte("queue")) &&
 		(bytes.Contains(body, []byte("not found")) || bytes.Contains(body, []byte("does not exist")))
 }

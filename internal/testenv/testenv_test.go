@@ -1,8 +1,13 @@
 package testenv
 
-import "testing"
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
 
-// TestVanishedQueue holds VanishedQueue to asynqmon's answer for a queue read after it was removed, as asynq's
+// TestVanishedQueue holds vanishedQueue to asynqmon's answer for a queue read after it was removed, as asynq's
 // inspector words it, and to nothing else.
 func TestVanishedQueue(t *testing.T) {
 	t.Parallel()
@@ -15,8 +20,37 @@ func TestVanishedQueue(t *testing.T) {
 		{500, "dial tcp 127.0.0.1:6379: connect: connection refused\n", false},
 		{200, `{"queues":[]} queue does not exist`, false},
 	} {
-		if got := VanishedQueue(tc.status, []byte(tc.body)); got != tc.want {
-			t.Errorf("VanishedQueue(%d, %q) = %v, want %v", tc.status, tc.body, got, tc.want)
+		if got := vanishedQueue(tc.status, []byte(tc.body)); got != tc.want {
+			t.Errorf("vanishedQueue(%d, %q) = %v, want %v", tc.status, tc.body, got, tc.want)
+		}
+	}
+}
+
+// TestFetchFromMonitorAsksAgain serves the vanished-queue answer a number of times before a good one: the fetch
+// gets the good one after two, and gives up with the last answer after five.
+func TestFetchFromMonitorAsksAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		vanished, wantStatus, wantAsks int
+	}{{2, http.StatusOK, 3}, {9, http.StatusInternalServerError, 5}} {
+		var asks atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if int(asks.Add(1)) <= tc.vanished {
+				http.Error(w, `NOT_FOUND: queue "q" does not exist`, http.StatusInternalServerError)
+				return
+			}
+			w.Write([]byte(`{"queues":[]}`))
+		}))
+		status, _ := FetchFromMonitor(t, func() *http.Request {
+			req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return req
+		})
+		srv.Close()
+		if status != tc.wantStatus || int(asks.Load()) != tc.wantAsks {
+			t.Errorf("%d vanished answers: status %d after %d asks, want %d after %d", tc.vanished, status, asks.Load(), tc.wantStatus, tc.wantAsks)
 		}
 	}
 }
