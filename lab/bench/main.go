@@ -225,8 +225,8 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 // turns is the order of the modes in a round: as given in odd rounds, reversed in even ones. A run may pay for
 // some of what the run before it left behind. In a fixed order, linear mode took 1.66× the time when it ran after
 // an earlier version's linear mode than when it ran before it, whichever version it was; each mode always followed
-// the same one. (Most of that was the earlier run's pages, which Settle now writes before each run.) Reversing every other round lets each pair of neighbours run in
-// both orders, and each mode run both early and late.
+// the same one. (Most of that was the earlier run's pages, which Settle now writes before each run.) Reversing
+// every other round lets each pair of neighbours run in both orders, and each mode run both early and late.
 func turns(modes []string, round int) []string {
 	t := slices.Clone(modes)
 	if round%2 == 0 {
