@@ -56,7 +56,9 @@ func TestBenchSmallRun(t *testing.T) {
 	for _, want := range []string{
 		`round 1  linear +[0-9.]+ s`, `round 1  parallel +[0-9.]+ s`, `round 1  mysqlimport +[0-9.]+ s`, `round 1  mysqlimport-threads +[0-9.]+ s`,
 		`parallel vs linear: [0-9.]+×`, `parallel vs mysqlimport: [0-9.]+×`, `parallel vs mysqlimport-threads: [0-9.]+×`,
-		`MariaDB CPU, parallel vs mysqlimport: [0-9.]+× .*; round by round [0-9.]+× \([0-9.]+–[0-9.]+, 1 rounds\)`,
+		// MariaDB's line is left out where mysqlimport's 300 rows cost it no CPU tick, so the times' line is the
+		// one checked for the round-by-round ratio.
+		`parallel vs linear: [0-9.]+× .*; round by round [0-9.]+× \([0-9.]+–[0-9.]+, 1 rounds\)`,
 		`enqueue [0-9]+ MiB, worker1 [0-9]+ MiB`,
 		// Every process's CPU, where each mode has it: the enqueuer, worker and ours only for our modes.
 		`\nparallel +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +[0-9.]+ \([0-9.]+–[0-9.]+\) +- +[0-9.]+ \(`,
