@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"io"
+	"math"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -23,19 +28,64 @@ import (
 	"hpnorton/internal/gen"
 )
 
-// sizeResult is one size of a comparison: every time of each mode, in seconds, end to end.
+// The comparison's shape. A small size is cheap to run and noisy, so it gets more rounds; the lesson-5 style
+// commits once per row, so it runs only where that takes seconds rather than minutes, and in the first --runs
+// rounds only.
+const (
+	smallBelow  = 100_000 // rows per file under which a size runs smallFactor × --runs rounds
+	smallFactor = 5
+	lesson5Max  = 10_000 // the largest rows per file the lesson-5 style runs at
+)
+
+// compareModes are the modes a comparison runs, in the order its tables list them.
+var compareModes = []string{modeLesson5, "linear", "parallel", "mysqlimport"}
+
+// sizeResult is one size of a comparison: each mode's seconds, end to end, and CPU-seconds per process, a value
+// per round, the rounds in order.
 type sizeResult struct {
 	rows  int
 	times map[string][]float64
+	cpu   map[string][]cpuUse
 }
 
-func (r sizeResult) median(mode string) float64 { return median(r.times[mode]) }
+func (r sizeResult) median(mode string) float64 {
+	if len(r.times[mode]) == 0 {
+		return 0
+	}
+	return median(r.times[mode])
+}
 
 // speedup is linear's median over parallel's: above 1, parallel is faster.
-func (r sizeResult) speedup() float64 { return r.median("linear") / r.median("parallel") }
+func (r sizeResult) speedup() float64 { return r.ratio("linear", "parallel") }
 
-// compare runs linear and parallel mode at each size, in turn within each round, and reports medians, speedups
-// and the crossover. Each size's files live only while that size runs.
+// ratio is mode a's median time over mode b's, 0 where either did not run.
+func (r sizeResult) ratio(a, b string) float64 {
+	if r.median(a) == 0 || r.median(b) == 0 {
+		return 0
+	}
+	return r.median(a) / r.median(b)
+}
+
+// rounds pairs two modes' times by round, over the rounds both ran: a round's own ratio carries less of a slow
+// stretch of the machine than a ratio of medians does.
+func (r sizeResult) rounds(a, b string) (ratios []float64) {
+	ta, tb := r.times[a], r.times[b]
+	for i := range min(len(ta), len(tb)) {
+		ratios = append(ratios, ta[i]/tb[i])
+	}
+	return ratios
+}
+
+// roundsAt is how many rounds a size runs.
+func roundsAt(runs, rows int) int {
+	if rows < smallBelow {
+		return runs * smallFactor
+	}
+	return runs
+}
+
+// compare runs every mode at each size, in turn within each round, and prints each mode's times, then the table
+// of medians and ratios. Each size's files live only while that size runs.
 func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io.Writer) ([]sizeResult, error) {
 	tmp, err := os.MkdirTemp("", "hpnorton-compare-")
 	if err != nil {
@@ -48,17 +98,24 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 		if err := gen.WriteDir(data, rows, o.gen); err != nil {
 			return nil, err
 		}
-		r := sizeResult{rows: rows, times: map[string][]float64{}}
-		for round := 1; round <= o.runs; round++ {
-			for _, m := range turns([]string{"linear", "parallel"}, round) {
+		r := sizeResult{rows: rows, times: map[string][]float64{}, cpu: map[string][]cpuUse{}}
+		for round := 1; round <= roundsAt(o.runs, rows); round++ {
+			modes := slices.DeleteFunc(slices.Clone(compareModes), func(m string) bool {
+				return m == modeLesson5 && (rows > lesson5Max || round > o.runs)
+			})
+			for _, m := range turns(modes, round) {
 				run, err := alone(envs, m, func() (measure, error) { return envs[m].runOnce(ctx, o, rows, data, fmt.Sprintf("%d_%d", rows, round)) })
 				if err != nil {
 					return nil, fmt.Errorf("%s at %d rows, round %d: %w", m, rows, round, err)
 				}
-				r.times[m] = append(r.times[m], run.secs)
+				r.times[m], r.cpu[m] = append(r.times[m], run.secs), append(r.cpu[m], run.cpu)
 			}
 		}
-		fmt.Fprintf(stdout, "2 × %-9d linear %s   parallel %s\n", rows, showTimes(r.times["linear"]), showTimes(r.times["parallel"]))
+		for _, m := range compareModes {
+			if len(r.times[m]) > 0 {
+				fmt.Fprintf(stdout, "2 × %-9d %-12s %s\n", rows, m, showTimes(r.times[m]))
+			}
+		}
 		results = append(results, r)
 		if err := os.RemoveAll(data); err != nil {
 			return nil, err
@@ -68,61 +125,353 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 	if err := writeTable(stdout, results); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "\n%s\n", crossover(results))
+	fmt.Fprintln(stdout)
+	if err := writeRatios(stdout, results); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(stdout)
+	if err := writeCompareCPU(stdout, results); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "\n%s\n", verdictLine(results))
 	return results, nil
 }
 
+// spreadOf is a median with its range and the number of values: "0.812 (0.790–0.845, 5)".
+func spreadOf(xs []float64, format string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+	if format != "" {
+		f = func(x float64) string { return fmt.Sprintf(format, x) }
+	}
+	return fmt.Sprintf("%s (%s–%s, %d)", f(median(xs)), f(slices.Min(xs)), f(slices.Max(xs)), len(xs))
+}
+
+// writeTable prints each mode's seconds at each size: median (fastest–slowest, runs).
 func writeTable(w io.Writer, results []sizeResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rows per file\tlinear median s\tparallel median s\tspeedup\tlinear rows/s\tparallel rows/s\t")
+	fmt.Fprint(tw, "rows per file\t")
+	for _, m := range compareModes {
+		fmt.Fprintf(tw, "%s s\t", modeName(m))
+	}
+	fmt.Fprintln(tw, "parallel rows/s\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f×\t%.0f\t%.0f\t\n", r.rows, r.median("linear"), r.median("parallel"), r.speedup(),
-			float64(2*r.rows)/r.median("linear"), float64(2*r.rows)/r.median("parallel"))
+		fmt.Fprintf(tw, "%d\t", r.rows)
+		for _, m := range compareModes {
+			fmt.Fprintf(tw, "%s\t", spreadOf(r.times[m], "%.3f"))
+		}
+		fmt.Fprintf(tw, "%.0f\t\n", float64(2*r.rows)/r.median("parallel"))
 	}
 	return tw.Flush()
 }
 
-// crossover names the smallest size from which parallel mode's median is faster at every larger size too.
-func crossover(results []sizeResult) string {
-	from := -1
-	for i := len(results) - 1; i >= 0 && results[i].speedup() > 1; i-- {
-		from = i
+// modeName is how the tables name a mode.
+func modeName(m string) string {
+	if m == modeLesson5 {
+		return "lesson-5"
 	}
-	switch {
-	case from < 0:
-		return "crossover: none; parallel mode was not faster at the largest size"
-	case from == 0:
-		return fmt.Sprintf("crossover: none within the sizes run; parallel mode was faster at every size, from %d rows per file", results[0].rows)
-	}
-	return fmt.Sprintf("crossover: parallel mode is faster from %d rows per file on (slower or level at %d)", results[from].rows, results[from-1].rows)
+	return m
 }
 
-// writePlot draws the medians, seconds against rows per file, on log scales.
+// writeRatios prints, at each size, what batching gains (lesson-5 style against linear), what parallelism gains
+// (linear against parallel) and where parallel stands against mysqlimport: each the ratio of medians, then the
+// rounds' own ratios, and for parallel against linear how many rounds it won and whether that is beyond the noise.
+func writeRatios(w io.Writer, results []sizeResult) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rows per file\tbatching: lesson-5 / linear\tparallelism: linear / parallel\tparallel won\tverdict\tmysqlimport / parallel\t")
+	for _, r := range results {
+		won, n := r.won()
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d of %d\t%s\t%s\t\n", r.rows, showRatio(r, modeLesson5, "linear"), showRatio(r, "linear", "parallel"),
+			won, n, r.verdict(), showRatio(r, "mysqlimport", "parallel"))
+	}
+	return tw.Flush()
+}
+
+// showRatio is a's median over b's, with the rounds' own ratios: "1.54× (rounds 1.31–1.80)".
+func showRatio(r sizeResult, a, b string) string {
+	x := r.ratio(a, b)
+	if x == 0 {
+		return "-"
+	}
+	rs := r.rounds(a, b)
+	return fmt.Sprintf("%.2f× (rounds %.2f–%.2f)", x, slices.Min(rs), slices.Max(rs))
+}
+
+// won is in how many of the n rounds parallel mode was faster than linear mode.
+func (r sizeResult) won() (won, n int) {
+	rs := r.rounds("linear", "parallel")
+	for _, x := range rs {
+		if x > 1 {
+			won++
+		}
+	}
+	return won, len(rs)
+}
+
+// signP is the chance of k or more wins in n rounds when either mode is as likely to win a round: the one-sided
+// sign test. It assumes nothing of how the times spread, only that rounds are independent.
+func signP(k, n int) float64 {
+	p := 0.0
+	for i := k; i <= n; i++ {
+		p += binomial(n, i)
+	}
+	return p / math.Pow(2, float64(n))
+}
+
+func binomial(n, k int) float64 {
+	c := 1.0
+	for i := 1; i <= k; i++ {
+		c = c * float64(n-k+i) / float64(i)
+	}
+	return c
+}
+
+// Verdicts of a size, from the sign test at the 5% level: a side that wins so many rounds that an even chance
+// would give it that few times in twenty is faster beyond the noise.
+const (
+	faster = "parallel faster"
+	slower = "parallel slower"
+	noise  = "inside the noise"
+)
+
+func (r sizeResult) verdict() string {
+	won, n := r.won()
+	switch {
+	case signP(won, n) < 0.05:
+		return faster
+	case signP(n-won, n) < 0.05:
+		return slower
+	}
+	return noise
+}
+
+// writeCompareCPU prints where the CPU went at each size in linear and parallel mode: each process group's
+// CPU-seconds (medians over the rounds), and how busy that kept the machine's cores over the run.
+func writeCompareCPU(w io.Writer, results []sizeResult) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rows per file\tmode\tenqueue CPU-s\tworkers CPU-s\tRedis CPU-s\tMariaDB CPU-s\tcores busy\t")
+	for _, r := range results {
+		for _, m := range []string{"linear", "parallel"} {
+			c := r.cpuMedians(m)
+			fmt.Fprintf(tw, "%d\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.0f%%\t\n", r.rows, m, c.enqueue, c.workers, c.redis, c.mariaDB, 100*c.busy)
+		}
+	}
+	return tw.Flush()
+}
+
+// cpuMedians is one mode's CPU at one size, each a median over the rounds; busy is the share of the machine's
+// cores that all of them together kept busy during the run.
+type cpuMedians struct{ enqueue, workers, redis, mariaDB, busy float64 }
+
+func (r sizeResult) cpuMedians(mode string) cpuMedians {
+	runs := r.cpu[mode]
+	workers := func(u cpuUse) (float64, bool) {
+		s := 0.0
+		for name, v := range u {
+			if strings.HasPrefix(name, "worker") {
+				s += v
+			}
+		}
+		return s, true
+	}
+	var busy []float64
+	for i, u := range runs {
+		total := 0.0
+		for _, v := range u {
+			total += v
+		}
+		busy = append(busy, total/(r.times[mode][i]*float64(runtime.NumCPU())))
+	}
+	med := func(xs []float64) float64 {
+		if len(xs) == 0 {
+			return 0
+		}
+		return median(xs)
+	}
+	return cpuMedians{
+		enqueue: med(values(runs, process(procEnqueue))), workers: med(values(runs, workers)),
+		redis: med(values(runs, process(procRedis))), mariaDB: med(values(runs, process(procMariaDB))), busy: med(busy),
+	}
+}
+
+// fit is a straight line through one mode's median seconds against rows per file, least squares weighted by the
+// inverse square of each median: every size counts by its relative error, so the small sizes, whose times are a
+// thousandth of the largest's, still settle the fixed part. perRow is seconds per row per file, fixed is seconds.
+type fit struct{ fixed, perRow float64 }
+
+func fitMode(results []sizeResult, mode string) fit {
+	var sw, sx, sy, sxx, sxy float64
+	for _, r := range results {
+		y := r.median(mode)
+		if y <= 0 {
+			continue
+		}
+		wt := 1 / (y * y)
+		x := float64(r.rows)
+		sw, sx, sy, sxx, sxy = sw+wt, sx+wt*x, sy+wt*y, sxx+wt*x*x, sxy+wt*x*y
+	}
+	d := sw*sxx - sx*sx
+	if d == 0 {
+		return fit{}
+	}
+	perRow := (sw*sxy - sx*sy) / d
+	return fit{fixed: (sy - perRow*sx) / sw, perRow: perRow}
+}
+
+// fitSaving is what switching from linear to parallel saves, as a line: linear's fit less parallel's.
+func fitSaving(results []sizeResult) (saving, lin, par fit) {
+	lin, par = fitMode(results, "linear"), fitMode(results, "parallel")
+	return fit{fixed: lin.fixed - par.fixed, perRow: lin.perRow - par.perRow}, lin, par
+}
+
+// verdictLine sums the verdicts up in one line for the command's output.
+func verdictLine(results []sizeResult) string {
+	parts := make([]string, len(results))
+	for i, r := range results {
+		parts[i] = fmt.Sprintf("%d: %s", r.rows, r.verdict())
+	}
+	return "verdicts (sign test over the rounds, 5% level): " + strings.Join(parts, "; ")
+}
+
+// recommendation is the decision the measurements support, and the figures it rests on. The decision itself
+// names no size unless a size decides it, so that a re-run that moves the figures a little does not change it:
+//   - parallel slower beyond the noise at some size: adopt it above the size where the fitted saving turns positive;
+//   - never slower beyond the noise, and faster beyond it at the largest size: adopt it for every import;
+//   - otherwise the measurements do not support a change.
+func recommendation(results []sizeResult) (decision string, evidence []string) {
+	last := results[len(results)-1]
+	f, lin, par := fitSaving(results)
+	perCent := func(x float64) string { return fmt.Sprintf("%.2f s", x*100_000) }
+	evidence = append(evidence, fmt.Sprintf("Fitted through the medians at every size: linear takes %s and parallel %s per 100,000 rows per file, so switching saves %s per 100,000 rows per file (fixed parts: linear %.3f s, parallel %.3f s).",
+		perCent(lin.perRow), perCent(par.perRow), perCent(f.perRow), lin.fixed, par.fixed))
+	var slowerAt []int
+	firstFaster := -1
+	for i, r := range results {
+		switch r.verdict() {
+		case slower:
+			slowerAt = append(slowerAt, r.rows)
+		case faster:
+			if firstFaster < 0 {
+				firstFaster = i
+			}
+		default:
+			firstFaster = -1
+		}
+	}
+	if firstFaster >= 0 {
+		evidence = append(evidence, fmt.Sprintf("Parallel was faster beyond the noise at every size from %s rows per file up; %s.", commas(results[firstFaster].rows), describeNoise(results)))
+	} else {
+		evidence = append(evidence, sentence(describeNoise(results))+".")
+	}
+	if f.perRow > 0 {
+		evidence = append(evidence, fmt.Sprintf("By the fit, switching saves a second on every file of about %s rows or more.", roundRows((1-f.fixed)/f.perRow)))
+	}
+	switch {
+	case last.verdict() != faster:
+		return fmt.Sprintf("Keep the linear import: at %s rows per file, the largest size run, parallel was not faster beyond the noise (%s).", commas(last.rows), last.verdict()), evidence
+	case len(slowerAt) > 0 && f.perRow > 0:
+		return fmt.Sprintf("Adopt the parallel import for files above about %s rows per file, where the fitted saving turns positive; keep linear below (parallel was slower beyond the noise at %s rows per file).",
+			roundRows(-f.fixed/f.perRow), joinInts(slowerAt)), evidence
+	}
+	return "Adopt the parallel import for every import, whatever the file's size: it was never slower than linear beyond the noise, and it is faster beyond it on large files.", evidence
+}
+
+// describeNoise lists the sizes where the two modes' difference is inside the noise, or says there are none.
+func describeNoise(results []sizeResult) string {
+	var in []int
+	for _, r := range results {
+		if r.verdict() == noise {
+			in = append(in, r.rows)
+		}
+	}
+	if len(in) == 0 {
+		return "no size's difference was inside the noise"
+	}
+	return fmt.Sprintf("the difference was inside the noise at %s rows per file", joinInts(in))
+}
+
+// sentence starts a clause with a capital letter.
+func sentence(clause string) string {
+	if clause == "" {
+		return ""
+	}
+	return strings.ToUpper(clause[:1]) + clause[1:]
+}
+
+// roundRows rounds a row count to two significant digits, for a threshold that a fit gives.
+func roundRows(x float64) string {
+	if x <= 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+		return "0"
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x))-1)
+	return commas(int(math.Round(x/p) * p))
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = commas(x)
+	}
+	return strings.Join(s, "; ") // a comma would read as a thousands separator
+}
+
+// writePlot draws the medians, seconds against rows per file, on log scales, a line per mode.
 func writePlot(path string, results []sizeResult, o options) error {
 	p := plot.New()
-	p.Title.Text = "hpnorton import, end to end (median of " + strconv.Itoa(o.runs) + ")"
+	p.Title.Text = "hpnorton import, end to end (medians)"
 	p.X.Label.Text = "rows per file (customers and products each)"
 	p.Y.Label.Text = "seconds"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
-	line := func(mode string) plotter.XYs {
-		xy := make(plotter.XYs, len(results))
-		for i, r := range results {
-			xy[i].X, xy[i].Y = float64(r.rows), r.median(mode)
-		}
-		return xy
+	names := map[string]string{
+		modeLesson5:   "lesson-5 style (a commit per row)",
+		"linear":      "linear (1 worker, concurrency 1)",
+		"parallel":    fmt.Sprintf("parallel (%d processes × concurrency %d)", o.processes, o.concurrency),
+		"mysqlimport": "mysqlimport --local",
 	}
-	parallel := fmt.Sprintf("parallel (%d processes × concurrency %d)", o.processes, o.concurrency)
-	if err := plotutil.AddLinePoints(p, "linear (1 worker, concurrency 1)", line("linear"), parallel, line("parallel")); err != nil {
+	var lines []any
+	for _, m := range compareModes {
+		var xy plotter.XYs
+		for _, r := range results {
+			if y := r.median(m); y > 0 {
+				xy = append(xy, plotter.XY{X: float64(r.rows), Y: y})
+			}
+		}
+		if len(xy) > 0 {
+			lines = append(lines, names[m], xy)
+		}
+	}
+	if err := plotutil.AddLinePoints(p, lines...); err != nil {
 		return err
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
 }
 
-// machine describes what the comparison ran on, from the servers themselves.
-func machine(ctx context.Context, o options) string {
+// machine describes what the comparison ran on, read from the machine and the servers themselves, and whether
+// the servers shared its cores with the commands: they did when they answer on this machine and run here.
+func machine(ctx context.Context, o options) []string {
+	model, mem := "an unknown CPU", "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+					mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+				}
+			}
+		}
+	}
 	mariadb, redisVersion := "?", "?"
 	if db, err := sql.Open("mysql", o.mysqlDSN); err == nil {
 		_ = db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&mariadb)
@@ -139,104 +488,167 @@ func machine(ctx context.Context, o options) string {
 		}
 		rdb.Close()
 	}
-	return fmt.Sprintf("%d cores (shared, noisy), %s/%s, %s, MySQL server %s, Redis %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
-		runtime.Version(), mariadb, redisVersion)
+	lines := []string{
+		fmt.Sprintf("%d cores of %s, %s of memory, %s/%s; %s; MySQL server %s; Redis %s.", runtime.NumCPU(), model, mem,
+			runtime.GOOS, runtime.GOARCH, runtime.Version(), mariadb, redisVersion),
+	}
+	srv := serverPIDs()
+	local := func(host string, running bool) bool {
+		ip := net.ParseIP(host)
+		return running && (host == "localhost" || ip != nil && ip.IsLoopback())
+	}
+	mysqlHost := "?"
+	if cfg, err := mysql.ParseDSN(o.mysqlDSN); err == nil {
+		mysqlHost, _, _ = strings.Cut(cfg.Addr, ":")
+	}
+	redisHost := "?"
+	if u, err := url.Parse(o.redisURL); err == nil {
+		redisHost = u.Hostname()
+	}
+	if local(mysqlHost, len(srv[procMariaDB]) > 0) && local(redisHost, len(srv[procRedis]) > 0) {
+		lines = append(lines, fmt.Sprintf("The database, Redis, the enqueuer and the workers all ran on this machine and shared its %d cores.", runtime.NumCPU()))
+	} else {
+		lines = append(lines, fmt.Sprintf("MySQL at %s and Redis at %s; the enqueuer and the workers ran on this machine's %d cores.", mysqlHost, redisHost, runtime.NumCPU()))
+	}
+	return lines
 }
 
-// writeFindings regenerates findings.txt from the comparison just run. The profile's summary is read from the
-// committed pprof text under docs/, which `make profile` regenerates.
+// widestSpread is the largest ratio of slowest to fastest run of one mode at one size, and where it was.
+func widestSpread(results []sizeResult) (ratio float64, mode string, rows int) {
+	for _, r := range results {
+		for _, m := range compareModes {
+			if ts := r.times[m]; len(ts) > 1 && slices.Max(ts)/slices.Min(ts) > ratio {
+				ratio, mode, rows = slices.Max(ts)/slices.Min(ts), m, r.rows
+			}
+		}
+	}
+	return ratio, mode, rows
+}
+
+// writeFindings regenerates findings.txt from the comparison just run: every figure in it comes from that run,
+// and every statement about the machine from reading it.
 func writeFindings(ctx context.Context, path string, results []sizeResult, o options, command string) error {
 	var b strings.Builder
+	indent := func(text string) {
+		for line := range strings.Lines(text) {
+			b.WriteString("  " + line)
+		}
+	}
 	last := results[len(results)-1]
-	fmt.Fprintf(&b, "hpnorton findings: parallel against linear import\n")
+	fmt.Fprintf(&b, "hpnorton findings: the parallel import against the linear one, the original row-by-row import and mysqlimport\n")
 	fmt.Fprintf(&b, "Written by `%s` on %s. Every figure below comes from that run.\n\n", command, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "Machine\n- %s.\n", machine(ctx, o))
-	fmt.Fprintf(&b, "- Linear: one worker process at concurrency 1. Parallel: %d worker processes at concurrency %d.\n", o.processes, o.concurrency)
-	fmt.Fprintf(&b, "- End to end: from starting `enqueue` to its printed tuples, workers already running, fresh tables each run;\n")
-	fmt.Fprintf(&b, "  %d rounds, the modes taking turns; medians.\n\n", o.runs)
 
-	fmt.Fprintf(&b, "Measured\n")
-	var table strings.Builder
-	if err := writeTable(&table, results); err != nil {
+	fmt.Fprintf(&b, "What ran, and on what\n")
+	for _, line := range machine(ctx, o) {
+		fmt.Fprintf(&b, "- %s\n", line)
+	}
+	for _, line := range []string{
+		"Modes, on the same generated files (cmd/gendata, every key distinct, no bad row), each into fresh tables:",
+		fmt.Sprintf("lesson-5: the original program's way, one autocommitted INSERT per row, one file after the other, up to %s rows per file.", commas(lesson5Max)),
+		fmt.Sprintf("linear: one worker process at concurrency 1. parallel: %d worker processes at concurrency %d.", o.processes, o.concurrency),
+		"mysqlimport: MariaDB's bulk loader, `mysqlimport --local`, both files on one connection.",
+	} {
+		fmt.Fprintf(&b, "%s %s\n", map[bool]string{true: "-", false: " "}[strings.HasPrefix(line, "Modes")], wrap(line, "  "))
+	}
+	fmt.Fprintf(&b, "- %s\n\n", wrap(fmt.Sprintf("End to end: from starting the import to its end, workers already running. The modes take turns within a round: %d rounds a size, %d under %s rows per file, the lesson-5 style in the first %d. After every run the bench counted the tables, and each held every row; every linear and parallel run reported the tuples (rows, 0, rows) for both files.",
+		o.runs, o.runs*smallFactor, commas(smallBelow), o.runs), "  "))
+
+	fmt.Fprintf(&b, "Seconds: median (fastest–slowest, runs)\n")
+	var t strings.Builder
+	if err := writeTable(&t, results); err != nil {
 		return err
 	}
-	for line := range strings.Lines(table.String()) {
-		b.WriteString("  " + line)
+	indent(t.String())
+	fmt.Fprintf(&b, "\nGains: ratios of medians (the range of the rounds' own ratios)\n")
+	t.Reset()
+	if err := writeRatios(&t, results); err != nil {
+		return err
 	}
-	fmt.Fprintf(&b, "- C%s.\n", strings.TrimPrefix(crossover(results), "c"))
+	indent(t.String())
+	fmt.Fprintf(&b, "- Verdict: a sign test over the rounds. \"parallel faster\" means parallel won so many rounds that a coin would do as\n")
+	fmt.Fprintf(&b, "  well less than once in twenty; \"inside the noise\" means the rounds do not tell the modes apart.\n")
 	fmt.Fprintf(&b, "- The plot: docs/compare.png.\n\n")
 
-	fmt.Fprintf(&b, "Where the time goes (the pprof text under docs/, from `make profile`)\n")
-	for _, f := range []string{"docs/profile-linear-300k.txt", "docs/profile-linear-sample.txt", "docs/profile-lesson5.txt"} {
-		top, err := profileTop(f, 6)
-		if err != nil {
-			fmt.Fprintf(&b, "- %s: not there (%v)\n", f, err)
-			continue
-		}
-		fmt.Fprintf(&b, "- %s; the heaviest of our functions by cumulative CPU:\n%s", f, top)
+	fmt.Fprintf(&b, "Where the time goes: CPU-seconds per process group, medians over the rounds\n")
+	t.Reset()
+	if err := writeCompareCPU(&t, results); err != nil {
+		return err
 	}
-	fmt.Fprintf(&b, "- Total samples against Duration is how busy the Go side was: the rest of the wall time is spent waiting\n")
-	fmt.Fprintf(&b, "  on MySQL (and in the lesson-5 style, on one commit per row). CSV parsing and validation lead the Go side.\n\n")
+	indent(t.String())
+	lc, pc := last.cpuMedians("linear"), last.cpuMedians("parallel")
+	ours := pc.enqueue + pc.workers + pc.redis
+	fmt.Fprintf(&b, "- %s\n", wrap(fmt.Sprintf("At %s rows per file, linear kept %.0f%% of the cores busy and parallel %.0f%%. MariaDB took %.2f CPU-s in linear mode and %.2f in parallel mode; our own processes (enqueuer, workers, Redis) took %.2f and %.2f, %.0f%% of parallel mode's CPU.",
+		commas(last.rows), 100*lc.busy, 100*pc.busy, lc.mariaDB, pc.mariaDB, lc.enqueue+lc.workers+lc.redis, ours, 100*ours/(ours+pc.mariaDB)), "  "))
+	fmt.Fprintf(&b, "- Profiles of the Go side: `make profile` writes pprof text under docs/ (not figures of this run).\n\n")
 
 	fmt.Fprintf(&b, "Recommendation\n")
-	// Worth adopting where parallel is clearly faster and saves a wait a person notices; below half a second the
-	// medians of small runs mostly measure the machine's noise.
-	worth := slices.IndexFunc(results, func(r sizeResult) bool {
-		return r.speedup() >= 1.2 && r.median("linear")-r.median("parallel") >= 0.5
-	})
-	switch {
-	case worth >= 0 && last.speedup() >= 1.2:
-		w := results[worth]
-		fmt.Fprintf(&b, "- Adopt the parallel import for files of %d rows or more, on the same 2-core machine: no new hardware.\n", w.rows)
-		fmt.Fprintf(&b, "  At %d rows per file it took %.2f s against %.2f s, %.2f× faster, saving %.1f s per import.\n",
-			last.rows, last.median("parallel"), last.median("linear"), last.speedup(), last.median("linear")-last.median("parallel"))
-		if worth > 0 {
-			small := results[worth-1]
-			fmt.Fprintf(&b, "- Below that the saving is under half a second: at %d rows per file, %.3f s against %.3f s.\n",
-				small.rows, small.median("parallel"), small.median("linear"))
-		}
-	case last.speedup() > 1:
-		fmt.Fprintf(&b, "- Parallel import is faster at %d rows per file, %.2f×, but by little; adopt it only where the wait matters.\n", last.rows, last.speedup())
-	default:
-		fmt.Fprintf(&b, "- Do not adopt parallel import for speed: at %d rows per file it was not faster (%.2f×).\n", last.rows, last.speedup())
+	decision, evidence := recommendation(results)
+	fmt.Fprintf(&b, "- %s\n", wrap(decision, "  "))
+	for _, e := range evidence {
+		fmt.Fprintf(&b, "- %s\n", wrap(e, "  "))
 	}
-	fmt.Fprintf(&b, "- Conditions: the speedup comes from overlapping the workers' parsing with the database's writing, so it is\n")
-	fmt.Fprintf(&b, "  bounded by the database host's cores; more worker processes than that buy nothing, a bigger database host does.\n")
-	fmt.Fprintf(&b, "- Either mode gives the same results and rows (tested), and a run survives a worker's crash with exact results.\n")
+	var ahead, behind []string
+	for _, r := range results {
+		if x := r.ratio("mysqlimport", "parallel"); x >= 1 {
+			ahead = append(ahead, fmt.Sprintf("%s rows per file (%.2f×)", commas(r.rows), x))
+		} else if x > 0 {
+			behind = append(behind, fmt.Sprintf("%s rows per file (%.2f×)", commas(r.rows), x))
+		}
+	}
+	if len(ahead)+len(behind) > 0 {
+		text := "Against mysqlimport --local, in medians: parallel was faster at " + orNone(ahead) + ", and slower at " + orNone(behind) + "."
+		fmt.Fprintf(&b, "- %s\n", wrap(text, "  "))
+	}
+	for i := len(results) - 1; i >= 0; i-- {
+		if r := results[i]; r.median(modeLesson5) > 0 {
+			text := fmt.Sprintf("Against the original program at %s rows per file: %.3f s against %.3f s for parallel, %.0f× the time, and %.0f× linear mode's: batching gives most of the gain",
+				commas(r.rows), r.median(modeLesson5), r.median("parallel"), r.ratio(modeLesson5, "parallel"), r.ratio(modeLesson5, "linear"))
+			if r.speedup() > 1 {
+				text += ", parallelism the rest"
+			}
+			fmt.Fprintf(&b, "- %s\n", wrap(text+".", "  "))
+			break
+		}
+	}
+	fmt.Fprintf(&b, "\nWhat these figures can and cannot carry\n")
+	spread, mode, rows := widestSpread(results)
+	fmt.Fprintf(&b, "- %s\n", wrap(fmt.Sprintf("The machine is shared: runs of one mode at one size differed by up to %.2f× between the fastest and the slowest (%s at %s rows per file). One run proves little: the verdicts weigh every round instead.", spread, modeName(mode), commas(rows)), "  "))
+	fmt.Fprintf(&b, "- %s\n", wrap("One machine, with the database on the same cores as the import: a database host of its own would change the balance, and was not measured.", "  "))
+	fmt.Fprintf(&b, "- %s\n", wrap(fmt.Sprintf("Sizes above %s rows per file were not run; the fitted lines extend to them only as an estimate. Files with bad or repeated rows, and re-imports, are measured elsewhere (make bench-reimport, make bench-memory).", commas(last.rows)), "  "))
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// profileTop returns, from a `go tool pprof -top -cum` text, its duration line and its first n lines that name a
-// function of this project, the database driver, Redis or asynq, rather than the runtime or the test harness. Of a
-// chain of callers with the same cumulative time, it keeps the last, where the time is spent.
-func profileTop(path string, n int) (string, error) {
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
+// orNone joins a list of sizes, or says there were none.
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "no size"
 	}
-	var out, pending strings.Builder
-	lastCum := ""
-	for line := range strings.Lines(string(text)) {
-		line = strings.TrimSpace(line)
-		fields := strings.Fields(line)
-		switch {
-		case strings.HasPrefix(line, "Duration:"):
-			out.WriteString("    " + line + "\n")
-		case n > 0 && len(fields) >= 6 && slices.ContainsFunc([]string{"hpnorton/", "github.com/", "encoding/csv", "database/sql"},
-			func(p string) bool { return strings.HasPrefix(fields[5], p) }):
-			if fields[3] != lastCum && pending.Len() > 0 {
-				out.WriteString(pending.String())
-				n--
-			}
-			pending.Reset()
-			if n > 0 {
-				pending.WriteString("    " + line + "\n")
-			}
-			lastCum = fields[3]
+	return strings.Join(xs, "; ")
+}
+
+// commas writes a whole number with thousands separators, as the prose of the findings quotes sizes.
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// wrap folds text at 116 columns, continuing lines with indent.
+func wrap(text, indent string) string {
+	var b bytes.Buffer
+	col := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 && col+1+len([]rune(word)) > 116 {
+			b.WriteString("\n" + indent)
+			col = len(indent)
+		} else if i > 0 {
+			b.WriteByte(' ')
+			col++
 		}
+		b.WriteString(word)
+		col += len([]rune(word))
 	}
-	if n > 0 {
-		out.WriteString(pending.String())
-	}
-	return out.String(), nil
+	return b.String()
 }

@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 )
 
 // A run's CPU-seconds are taken per process, so that what we spend (enqueuer, workers, Redis) stands apart from
@@ -26,6 +28,8 @@ const (
 	procMysqlimport = "mysqlimport"
 	procRedis       = "redis-server"
 	procMariaDB     = "mariadbd"
+	// procLesson5 is the bench's own process while it imports the lesson-5 way.
+	procLesson5 = "lesson5"
 )
 
 // servers names the server processes whose CPU a run is charged with, by their command name in /proc. MySQL's
@@ -44,6 +48,15 @@ func (u cpuUse) ours() float64 {
 		}
 	}
 	return s
+}
+
+// selfCPU is the user and system CPU-seconds this process has spent so far.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // processCPU reads a process's user and system CPU-seconds so far from /proc/PID/stat.
@@ -138,6 +151,9 @@ func writeCPU(w io.Writer, modes []string, use map[string][]cpuUse, rows int) er
 	}
 	slices.Sort(cols[1:])
 	cols = append(cols, procRedis, procMariaDB, procMysqlimport)
+	if slices.Contains(modes, modeLesson5) {
+		cols = append(cols, procLesson5)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "CPU-s, median (min–max)\t%s\tours\tours per 1M rows\n", strings.Join(cols, "\t"))
 	for _, m := range modes {
@@ -145,7 +161,7 @@ func writeCPU(w io.Writer, modes []string, use map[string][]cpuUse, rows int) er
 		for _, c := range cols {
 			fmt.Fprintf(tw, "\t%s", spread(use[m], process(c)))
 		}
-		ours := func(u cpuUse) (float64, bool) { _, loader := u[procMysqlimport]; return u.ours(), !loader }
+		ours := func(u cpuUse) (float64, bool) { return u.ours(), !isLoader(m) }
 		perM := func(u cpuUse) (float64, bool) { v, ok := ours(u); return v * 1e6 / float64(2*rows), ok }
 		fmt.Fprintf(tw, "\t%s\t%s\n", spread(use[m], ours), spread(use[m], perM))
 	}

@@ -36,6 +36,7 @@ import (
 	"hpnorton/internal/gen"
 	"hpnorton/internal/record"
 	"hpnorton/lab/labdb"
+	"hpnorton/lab/lesson5"
 	"hpnorton/repo"
 	"hpnorton/tasks"
 )
@@ -76,7 +77,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.IntVar(&o.concurrency, "concurrency", 4, "parallel mode's concurrency per worker process")
 	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
 	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
-	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), mysqlimport (both files on one connection) and mysqlimport-threads (--use-threads=2, a file per connection)")
+	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), mysqlimport (both files on one connection) mysqlimport-threads (--use-threads=2, a file per connection) and lesson5 (the original program's way: one autocommitted INSERT a row)")
 	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record (3 or more) the key of an earlier one: 10 repeats 10% of keys; 0 repeats none")
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
 	fs.StringVar(&o.before, "before", "", "folder holding an earlier version's binaries; each import mode also runs with them, in turn, as mode@before")
@@ -100,7 +101,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		o.sizes = append(o.sizes, n)
 	}
 	if len(o.sizes) > 0 {
-		o.modes = "linear,parallel"
+		o.modes = "linear,parallel,mysqlimport,lesson5"
 	}
 	if o.gen.RepeatEvery != 0 && o.gen.RepeatEvery < 3 {
 		return &cli.UsageError{Msg: fmt.Sprintf("--repeat-every must be 0 or at least 3, got %d", o.gen.RepeatEvery)}
@@ -110,7 +111,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	}
 	var modes []string
 	for _, m := range strings.Split(o.modes, ",") {
-		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport", "mysqlimport-threads"}, m) {
+		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport", "mysqlimport-threads", "lesson5"}, m) {
 			return &cli.UsageError{Msg: fmt.Sprintf("unknown mode %q", m)}
 		}
 		modes = append(modes, m)
@@ -132,8 +133,8 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	time.Sleep(time.Second) // the workers connect and start polling: they are "already running" when timing starts
 
 	if len(o.sizes) > 0 {
-		fmt.Fprintf(stdout, "compare: linear (1 process × 1) and parallel (%d process(es) × %d), %d rounds in turn, chunks of %d rows\n\n",
-			o.processes, o.concurrency, o.runs, o.chunkRows)
+		fmt.Fprintf(stdout, "compare: linear (1 process × 1), parallel (%d process(es) × %d), mysqlimport --local and, up to %d rows per file, the lesson-5 style, in turn; %d rounds, %d× that under %d rows per file; chunks of %d rows\n\n",
+			o.processes, o.concurrency, lesson5Max, o.runs, smallFactor, smallBelow, o.chunkRows)
 		results, err := compare(ctx, o, envs, stdout)
 		if err != nil {
 			return err
@@ -313,8 +314,11 @@ func alone(envs map[string]*modeEnv, mode string, run func() (measure, error)) (
 	return run()
 }
 
-// isLoader tells the modes that run MariaDB's bulk loader rather than ours.
-func isLoader(mode string) bool { return strings.HasPrefix(mode, "mysqlimport") }
+// isLoader tells the modes that load without the queue: MariaDB's bulk loader, and the lesson-5 style's INSERTs.
+func isLoader(mode string) bool { return strings.HasPrefix(mode, "mysqlimport") || mode == modeLesson5 }
+
+// modeLesson5 is the original program's import, run in the bench's own process (package lesson5).
+const modeLesson5 = "lesson5"
 
 // measure is one timed import: the seconds from the command's start to its exit, and the CPU-seconds each process
 // spent meanwhile.
@@ -331,19 +335,22 @@ func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag st
 		return measure{}, err
 	}
 	if e.mode == "reimport" {
-		if _, err := e.importOnce(ctx, o, rows, data, tag+"_fill"); err != nil {
+		if _, err := e.importOnce(ctx, o, rows, data, tag+"_fill", false); err != nil {
 			return measure{}, err
 		}
 	}
-	return e.importOnce(ctx, o, rows, data, tag)
+	return e.importOnce(ctx, o, rows, data, tag, e.mode == "reimport")
 }
 
-// importOnce imports the files of data once into whatever the tables hold.
-func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string) (measure, error) {
+// importOnce imports the files of data once into whatever the tables hold: nothing, or every row when present.
+func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string, present bool) (measure, error) {
 	// Each run starts on a quiet server: InnoDB writes the last run's pages in the background, and the next run,
 	// whatever its mode, would pay for them.
 	if _, err := labdb.Settle(ctx, e.lab, o.prefix, 30*time.Second); err != nil {
 		return measure{}, err
+	}
+	if e.mode == modeLesson5 {
+		return e.lesson5Once(ctx, rows, data)
 	}
 	var cmd *exec.Cmd
 	if isLoader(e.mode) {
@@ -381,15 +388,48 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && !isLoader(e.mode) {
 		e.enqueueRSS = max(e.enqueueRSS, ru.Maxrss)
 	}
-	return m, e.check(ctx, gen.Distinct(rows, o.gen), out.String())
+	return m, e.check(ctx, gen.Distinct(rows, o.gen), out.String(), present)
 }
 
-// check confirms that the run stored every row, so a fast failure cannot pass for a fast import.
-func (e *modeEnv) check(ctx context.Context, rows int, out string) error {
+// lesson5Once imports the files of data the lesson-5 way, in this process, whose CPU it is charged with.
+func (e *modeEnv) lesson5Once(ctx context.Context, rows int, data string) (measure, error) {
+	srv := serverPIDs()
+	cpuBefore, selfBefore := readCPU(srv, nil), selfCPU()
+	start := time.Now()
+	_, err := lesson5.Import(ctx, e.lab, data)
+	m := measure{secs: time.Since(start).Seconds(), cpu: readCPU(srv, nil).since(cpuBefore)}
+	m.cpu[procLesson5] = selfCPU() - selfBefore
+	if err != nil {
+		return measure{}, err
+	}
+	return m, e.check(ctx, rows, "", false)
+}
+
+// check confirms that the run stored every row, so a fast failure cannot pass for a fast import, and that an
+// import of ours reported the tuples it should: every row added, or, when every row was present, none.
+func (e *modeEnv) check(ctx context.Context, rows int, out string, present bool) error {
 	if !isLoader(e.mode) {
 		var rep coordinator.Report
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			return fmt.Errorf("enqueue printed no results: %w", err)
+		}
+		want := coordinator.Tuple{Processed: int64(rows), After: int64(rows)}
+		if present {
+			want = coordinator.Tuple{Before: int64(rows), After: int64(rows)}
+		}
+		if len(rep.Results) != len(record.Kinds) {
+			return fmt.Errorf("enqueue reported %d tuples, want %d", len(rep.Results), len(record.Kinds))
+		}
+		for i, k := range record.Kinds {
+			got := rep.Results[i]
+			if got.Processed != want.Processed || got.Before != want.Before || got.After != want.After {
+				return fmt.Errorf("%s: enqueue reported (%d, %d, %d), want (%d, %d, %d)", k, got.Processed, got.Before, got.After,
+					want.Processed, want.Before, want.After)
+			}
+		}
+		// Linear mode is one worker at concurrency 1, and the report says which mode ran every task.
+		if wantMode := map[bool]string{true: "linear", false: "parallel"}[e.concurrency == 1 && len(e.workers) == 1]; rep.Mode != wantMode {
+			return fmt.Errorf("enqueue reported a %s run, want %s", rep.Mode, wantMode)
 		}
 	}
 	for _, k := range record.Kinds {
