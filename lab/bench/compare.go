@@ -137,16 +137,12 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 	return results, nil
 }
 
-// spreadOf is a median with its range and the number of values: "0.812 (0.790–0.845, 5)".
-func spreadOf(xs []float64, format string) string {
+// spreadOf is a median of seconds with its range and the number of values: "0.812 (0.790–0.845, 5)".
+func spreadOf(xs []float64) string {
 	if len(xs) == 0 {
 		return "-"
 	}
-	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
-	if format != "" {
-		f = func(x float64) string { return fmt.Sprintf(format, x) }
-	}
-	return fmt.Sprintf("%s (%s–%s, %d)", f(median(xs)), f(slices.Min(xs)), f(slices.Max(xs)), len(xs))
+	return fmt.Sprintf("%.3f (%.3f–%.3f, %d)", median(xs), slices.Min(xs), slices.Max(xs), len(xs))
 }
 
 // writeTable prints each mode's seconds at each size: median (fastest–slowest, runs).
@@ -160,7 +156,7 @@ func writeTable(w io.Writer, results []sizeResult) error {
 	for _, r := range results {
 		fmt.Fprintf(tw, "%d\t", r.rows)
 		for _, m := range compareModes {
-			fmt.Fprintf(tw, "%s\t", spreadOf(r.times[m], "%.3f"))
+			fmt.Fprintf(tw, "%s\t", spreadOf(r.times[m]))
 		}
 		fmt.Fprintf(tw, "%.0f\t\n", float64(2*r.rows)/r.median("parallel"))
 	}

@@ -77,7 +77,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.IntVar(&o.concurrency, "concurrency", 4, "parallel mode's concurrency per worker process")
 	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
 	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
-	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), mysqlimport (both files on one connection) mysqlimport-threads (--use-threads=2, a file per connection) and lesson5 (the original program's way: one autocommitted INSERT a row)")
+	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), mysqlimport (both files on one connection), mysqlimport-threads (--use-threads=2, a file per connection) and lesson5 (the original program's way: one autocommitted INSERT a row)")
 	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record (3 or more) the key of an earlier one: 10 repeats 10% of keys; 0 repeats none")
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
 	fs.StringVar(&o.before, "before", "", "folder holding an earlier version's binaries; each import mode also runs with them, in turn, as mode@before")
@@ -111,7 +111,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	}
 	var modes []string
 	for _, m := range strings.Split(o.modes, ",") {
-		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport", "mysqlimport-threads", "lesson5"}, m) {
+		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport", "mysqlimport-threads", modeLesson5}, m) {
 			return &cli.UsageError{Msg: fmt.Sprintf("unknown mode %q", m)}
 		}
 		modes = append(modes, m)

@@ -2,6 +2,7 @@ package lesson5
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"hpnorton/internal/record"
@@ -10,8 +11,9 @@ import (
 	"hpnorton/repo"
 )
 
-// open makes a database of the test's own with the import's tables.
-func open(tb testing.TB) (*repo.DB, string) {
+// open makes a database of the test's own with the import's tables, and returns it through the product's repo,
+// which counts, and through the lab's connection, which the lesson-5 style inserts on.
+func open(tb testing.TB) (*repo.DB, *sql.DB) {
 	tb.Helper()
 	dsn := testenv.MySQL(tb, testenv.Namespace(tb))
 	schema, err := repo.Open(context.Background(), dsn) // creates the tables, as the commands do
@@ -19,18 +21,18 @@ func open(tb testing.TB) (*repo.DB, string) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { schema.Close() })
-	return schema, dsn
+	db, err := labdb.Open(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return schema, db
 }
 
 // TestImportStoresTheSampleData: the lesson-5 style stores every row of the shipped sample data, 1,000 a file,
 // counted in the tables.
 func TestImportStoresTheSampleData(t *testing.T) {
-	schema, dsn := open(t)
-	db, err := labdb.Open(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	schema, db := open(t)
 	rows, err := Import(t.Context(), db, "../../testdata")
 	if err != nil || rows != 2000 {
 		t.Fatalf("Import = %d, %v; want 2000 rows", rows, err)
@@ -44,12 +46,7 @@ func TestImportStoresTheSampleData(t *testing.T) {
 
 // BenchmarkLesson5 imports the sample data the lesson-5 way, into emptied tables each time.
 func BenchmarkLesson5(b *testing.B) {
-	_, dsn := open(b)
-	db, err := labdb.Open(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	_, db := open(b)
 	rows := 0
 	for b.Loop() {
 		b.StopTimer()
