@@ -48,12 +48,7 @@ type sizeResult struct {
 	cpu   map[string][]cpuUse
 }
 
-func (r sizeResult) median(mode string) float64 {
-	if len(r.times[mode]) == 0 {
-		return 0
-	}
-	return median(r.times[mode])
-}
+func (r sizeResult) median(mode string) float64 { return medianOr0(r.times[mode]) }
 
 // speedup is linear's median over parallel's: above 1, parallel is faster.
 func (r sizeResult) speedup() float64 { return r.ratio("linear", "parallel") }
@@ -263,32 +258,18 @@ type cpuMedians struct{ enqueue, workers, redis, mariaDB, busy float64 }
 
 func (r sizeResult) cpuMedians(mode string) cpuMedians {
 	runs := r.cpu[mode]
-	workers := func(u cpuUse) (float64, bool) {
-		s := 0.0
-		for name, v := range u {
-			if strings.HasPrefix(name, "worker") {
-				s += v
-			}
-		}
-		return s, true
-	}
-	var busy []float64
+	var workers, busy []float64
 	for i, u := range runs {
 		total := 0.0
 		for _, v := range u {
 			total += v
 		}
+		workers = append(workers, u.workers())
 		busy = append(busy, total/(r.times[mode][i]*float64(runtime.NumCPU())))
 	}
-	med := func(xs []float64) float64 {
-		if len(xs) == 0 {
-			return 0
-		}
-		return median(xs)
-	}
 	return cpuMedians{
-		enqueue: med(values(runs, process(procEnqueue))), workers: med(values(runs, workers)),
-		redis: med(values(runs, process(procRedis))), mariaDB: med(values(runs, process(procMariaDB))), busy: med(busy),
+		enqueue: medianOf(runs, procEnqueue), workers: medianOr0(workers), redis: medianOf(runs, procRedis),
+		mariaDB: medianOf(runs, procMariaDB), busy: medianOr0(busy),
 	}
 }
 

@@ -40,8 +40,11 @@ var servers = map[string][]string{procRedis: {"redis-server"}, procMariaDB: {"ma
 type cpuUse map[string]float64
 
 // ours is what the queue itself spends: the enqueuer, the workers and Redis.
-func (u cpuUse) ours() float64 {
-	s := u[procEnqueue] + u[procRedis]
+func (u cpuUse) ours() float64 { return u[procEnqueue] + u.workers() + u[procRedis] }
+
+// workers is every worker process's CPU together.
+func (u cpuUse) workers() float64 {
+	s := 0.0
 	for name, v := range u {
 		if strings.HasPrefix(name, "worker") {
 			s += v
@@ -194,9 +197,12 @@ func spread(runs []cpuUse, value func(cpuUse) (float64, bool)) string {
 }
 
 // medianOf is the median of one process group's CPU over runs, 0 when no run has it.
-func medianOf(runs []cpuUse, name string) float64 {
-	if xs := values(runs, process(name)); len(xs) > 0 {
-		return median(xs)
+func medianOf(runs []cpuUse, name string) float64 { return medianOr0(values(runs, process(name))) }
+
+// medianOr0 is the median of xs, 0 when there are none.
+func medianOr0(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
 	}
-	return 0
+	return median(xs)
 }
