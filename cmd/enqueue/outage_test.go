@@ -14,13 +14,14 @@ import (
 
 	"hpnorton/internal/cli"
 	"hpnorton/internal/gen"
+	"hpnorton/internal/ledger"
 	"hpnorton/internal/testenv"
 	"hpnorton/internal/worker"
 	"hpnorton/repo"
 )
 
-// TestMySQLOutage cuts the worker off MySQL for three seconds in the middle of a run. Tasks in flight fail and roll
-// back, the worker retries them with backoff, and the run ends with the exact tuples of an undisturbed one.
+// TestMySQLOutage cuts the worker off MySQL in the middle of a run, until a task has failed. Tasks in flight fail and
+// roll back, the worker retries them with backoff, and the run ends with the exact tuples of an undisturbed one.
 func TestMySQLOutage(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
@@ -65,8 +66,13 @@ func TestMySQLOutage(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The outage lasts until a task has failed through it, so that the retries it causes are sure to be tested.
 	proxy.Cut(true)
-	time.Sleep(3 * time.Second)
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(workerLog.String(), "task failed"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no task failed within a minute of cutting the worker off MySQL:\n%s", workerLog.String())
+		}
+	}
 	proxy.Cut(false)
 
 	code, stdout, stderr := wait(3*time.Minute, workerLog.String)
@@ -90,20 +96,33 @@ func TestMySQLOutage(t *testing.T) {
 // enqueuer cannot finish it: it must stop at once with exit status 2 and say what is safe, not hang or count.
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
-	b := setup(t, 1) // a worker at concurrency 1, on Redis directly, keeps the run going for a while
+	ns := testenv.Namespace(t)
+	rdb := testenv.Redis(t, ns)
 	opt, err := redis.ParseURL(testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := testenv.StartProxy(t, opt.Addr)
-	b.redisURL = strings.Replace(testenv.RedisURL(), opt.Addr, proxy.Addr(), 1) // the enqueuer's only
+	// No worker takes the run's tasks, so it is still waiting when Redis goes; the enqueuer's link is the only one
+	// cut, and the test watches the run on Redis directly.
+	b := &testBundle{ns: ns, redisURL: strings.Replace(testenv.RedisURL(), opt.Addr, proxy.Addr(), 1), dsn: testenv.MySQL(t, ns), ledger: ledger.New(rdb)}
 
 	dir := t.TempDir()
 	if err := gen.WriteDir(dir, 20000, gen.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	wait := b.startEnqueue(t, "--quiet", "--chunk-rows", "100", dir)
-	time.Sleep(300 * time.Millisecond)
+	runID := b.ns + "_run1" // the bundle's first run
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		if alive, err := b.ledger.Alive(t.Context(), runID); err != nil {
+			t.Fatal(err)
+		} else if alive {
+			break // the run has started and waits for its tasks
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not start within a minute")
+		}
+	}
 	proxy.Cut(true)
 	code, stdout, stderr := wait(time.Minute, func() string { return "" })
 	if code != cli.ExitError || !strings.Contains(stderr, "stopped waiting") || !strings.Contains(stderr, "the rows stored so far stay") {

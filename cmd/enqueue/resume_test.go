@@ -71,8 +71,9 @@ func TestResume(t *testing.T) {
 		}
 	}
 
-	// killed starts the enqueuer as a process, and kills it once the worker has recorded after outcomes.
-	killed := func(t *testing.T, b *testBundle, runID, maxQueued string, after int) {
+	// killed starts the enqueuer as a process, and kills it once the worker has recorded after outcomes and
+	// beforeKill, if any, has returned.
+	killed := func(t *testing.T, b *testBundle, runID, maxQueued string, after int, beforeKill func()) {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), bin, "--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", runID,
 			"--quiet", "--chunk-rows", chunk, "--max-queued", maxQueued, "--timeout", "3m", input)
@@ -80,6 +81,9 @@ func TestResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitOutcomes(t, b, runID, after, 2*time.Minute)
+		if beforeKill != nil {
+			beforeKill()
+		}
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait() // "signal: killed"
 	}
@@ -88,14 +92,14 @@ func TestResume(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 1)
 		runID := b.ns + "_killed"
-		killed(t, b, runID, "2", 5) // at most 2 tasks queued: most of the files are still to read
+		killed(t, b, runID, "2", 5, nil) // at most 2 tasks queued: most of the files are still to read
 		finish(t, b, runID)
 	})
 	t.Run("enqueuer killed while it waits", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 1)
 		runID := b.ns + "_killed"
-		killed(t, b, runID, "1000", 40) // every task is queued within milliseconds
+		killed(t, b, runID, "1000", 40, nil) // every task is queued within milliseconds
 		// --list tells the run apart from a running one once its last heartbeat has expired.
 		for deadline := time.Now().Add(30 * time.Second); runStates(t, b)[runID].State != coordinator.StateInterrupted; time.Sleep(100 * time.Millisecond) {
 			if time.Now().After(deadline) {
@@ -112,14 +116,28 @@ func TestResume(t *testing.T) {
 		b := setup(t, 1)
 		rdb := testenv.Redis(t, b.ns)
 		runID := b.ns + "_killed"
-		killed(t, b, runID, "4", 5)
+		in := asynq.NewInspectorFromRedisClient(rdb)
+		var queue string
+		// The worker takes no more tasks until the enqueuer has queued some and is killed, so that tasks wait
+		// whose rows then go.
+		killed(t, b, runID, "4", 5, func() {
+			queue = pauseQueue(t, in, b.ns)
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+				if info, err := in.GetQueueInfo(queue); err == nil && info.Pending > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the enqueuer queued no task within a minute")
+				}
+			}
+		})
 		// The queued tasks' rows go; a worker then fails each of those tasks for good.
 		if err := flushRun(t, rdb, "hpnorton:run:"+runID+":rows:*"); err != nil {
 			t.Fatal(err)
 		}
-		in := asynq.NewInspectorFromRedisClient(rdb)
-		key := rdb.Keys(t.Context(), "asynq:{"+b.ns+".*}:t:*").Val()[0] // asynq:{queue}:t:task
-		queue := key[len("asynq:{"):strings.Index(key, "}")]
+		if err := in.UnpauseQueue(queue); err != nil {
+			t.Fatal(err)
+		}
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 			if info, err := in.GetQueueInfo(queue); err == nil && info.Archived > 0 && info.Pending == 0 && info.Active == 0 {
 				break
@@ -220,18 +238,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("--list while the run waits: %+v; want it running, and the first finished", states)
 	}
 	// The worker takes no more tasks, so that some wait in the queue when the cancel comes: it must remove them.
-	in := asynq.NewInspectorFromRedisClient(rdb)
-	queues, err := in.Queues()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range queues {
-		if strings.HasPrefix(q, b.ns+".") {
-			if err := in.PauseQueue(q); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	pauseQueue(t, asynq.NewInspectorFromRedisClient(rdb), b.ns)
 
 	code, stdout, stderr := b.enqueue(t, "--cancel", runID, "--json")
 	if code != cli.ExitOK {
@@ -265,6 +272,26 @@ func TestCancel(t *testing.T) {
 	if code, _, stderr := b.enqueue(t, "--cancel", runID); code != cli.ExitError || !strings.Contains(stderr, "it has ended") {
 		t.Errorf("a second cancel: exit %d, %s; want it refused", code, stderr)
 	}
+}
+
+// pauseQueue pauses the bundle's queue (ns.<database>, as tasks.QueueFor names it), so that workers take no more of
+// its tasks, and returns its name.
+func pauseQueue(t *testing.T, in *asynq.Inspector, ns string) string {
+	t.Helper()
+	queues, err := in.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queues {
+		if strings.HasPrefix(q, ns+".") {
+			if err := in.PauseQueue(q); err != nil {
+				t.Fatal(err)
+			}
+			return q
+		}
+	}
+	t.Fatalf("no queue of %s among %q", ns, queues)
+	return ""
 }
 
 // flushRun deletes the keys that match the patterns in one script, so that nothing runs between the deletes, as

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -77,14 +76,15 @@ func TestServesUntilCancelled(t *testing.T) {
 	ns := testenv.Namespace(t)
 	testenv.Redis(t, ns)
 	url, stderr, stop := startCommand(t, "--read-only")
-	resp, err := http.Get(url + "api/queues")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), `{"queues":[`) {
-		t.Errorf("GET %sapi/queues = %d %.100q, want the queue list", url, resp.StatusCode, body)
+	status, body := testenv.FetchFromMonitor(t, func() *http.Request {
+		req, err := http.NewRequest(http.MethodGet, url+"api/queues", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req
+	})
+	if status != http.StatusOK || !strings.HasPrefix(string(body), `{"queues":[`) {
+		t.Errorf("GET %sapi/queues = %d %.100q, want the queue list", url, status, body)
 	}
 	if code := stop(); code != cli.ExitOK {
 		t.Fatalf("exit %d, want 0\n%s", code, stderr.String())

@@ -3,8 +3,9 @@ package ledger
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"hpnorton/internal/testenv"
 )
 
-// TestMain fails the package when a test leaves a goroutine running: a worker, pool or wait that outlives its test.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain gives back the package's test database of Redis, and fails the package when a test leaves a goroutine
+// running: a worker, pool or wait that outlives its test.
+func TestMain(m *testing.M) { testenv.MainNoLeaks(m) }

@@ -30,15 +30,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Defaults for the test servers: the local ones this machine and CI run. Tests use Redis database 15, away from
-// the default database 0 that a user's own runs use.
+// Defaults for the test servers: the local ones this machine and CI run. The Redis URL names the server; each test
+// process leases one of its databases 1 to 15 (claim.go), away from the default database 0 that a user's own runs
+// use.
 const (
 	DefaultRedisURL = "redis://127.0.0.1:6379/15"
 	DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/"
 )
-
-// RedisURL is the Redis the tests use.
-func RedisURL() string { return cmp.Or(os.Getenv("HPNORTON_TEST_REDIS_URL"), DefaultRedisURL) }
 
 func unavailable(tb testing.TB, what string, err error) {
 	tb.Helper()
@@ -65,7 +63,11 @@ func Namespace(tb testing.TB) string {
 // covers the asynq queues whose names start with ns and the runs whose IDs start with ns.
 func Redis(tb testing.TB, ns string) *redis.Client {
 	tb.Helper()
-	opt, err := redis.ParseURL(RedisURL())
+	l := claim()
+	if l.err != nil {
+		unavailable(tb, "a test database on the Redis at "+baseRedisURL(), l.err)
+	}
+	opt, err := redis.ParseURL(l.url)
 	if err != nil {
 		tb.Fatalf("HPNORTON_TEST_REDIS_URL: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestVanishedQueue holds vanishedQueue to asynqmon's answer for a queue read after it was removed, as asynq's
@@ -52,5 +54,45 @@ func TestFetchFromMonitorAsksAgain(t *testing.T) {
 		if status != tc.wantStatus || int(asks.Load()) != tc.wantAsks {
 			t.Errorf("%d vanished answers: status %d after %d asks, want %d after %d", tc.vanished, status, asks.Load(), tc.wantStatus, tc.wantAsks)
 		}
+	}
+}
+
+// TestLeasesADatabaseEach: two leases on one server get two databases of 1 to 15, each marked as held, and a lease
+// given back frees its database.
+func TestLeasesADatabaseEach(t *testing.T) {
+	a := takeLease(baseRedisURL())
+	if a.err != nil {
+		unavailable(t, "a test database on the Redis at "+baseRedisURL(), a.err)
+	}
+	defer a.giveBack()
+	b := takeLease(baseRedisURL())
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	defer b.giveBack()
+	dbOf := func(l *lease) int {
+		opt, err := redis.ParseURL(l.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opt.DB
+	}
+	if da, db := dbOf(a), dbOf(b); da == db || da < firstLeased || da > lastLeased || db < firstLeased || db > lastLeased {
+		t.Fatalf("leased databases %d and %d, want two different ones of %d to %d", da, db, firstLeased, lastLeased)
+	}
+	if got := a.client.Get(t.Context(), leaseKey).Val(); got != a.token {
+		t.Errorf("lease key of %s = %q, want the lease's token %q", a.url, got, a.token)
+	}
+	opt, err := redis.ParseURL(a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := redis.NewClient(opt)
+	defer check.Close()
+	token := a.token
+	a.giveBack()
+	// Another package's test process may lease the freed database at once, but never under this token.
+	if got := check.Get(t.Context(), leaseKey).Val(); got == token {
+		t.Errorf("lease key of %s still holds the given-back token %q", a.url, got)
 	}
 }

@@ -1,0 +1,10 @@
+package worker
+
+import (
+	"testing"
+
+	"hpnorton/internal/testenv"
+)
+
+// TestMain gives back the package's test database of Redis when its tests end.
+func TestMain(m *testing.M) { testenv.Main(m) }
