@@ -165,6 +165,9 @@ func (d *DB) importOnce(ctx context.Context, t Task) (w Written, err error) {
 	if err != nil {
 		return Written{}, err
 	}
+	if err = addToCount(ctx, tx, t.Kind.Table(), added); err != nil {
+		return Written{}, err
+	}
 	// The one place that tells added rows from present ones: every row of the task is one or the other.
 	w.Added, w.Present = int64(added), int64(t.Rows-added)
 	if t.Update {

@@ -367,6 +367,10 @@ func BenchmarkImport(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
+					// TRUNCATE fires no trigger: the counts go to 0 with the rows (README, "Row counts").
+					if _, err := db.Exec("UPDATE import_counts SET n = 0"); err != nil {
+						b.Fatal(err)
+					}
 					b.StartTimer()
 					code, stdout, stderr := bundle.enqueue(b, "--json", dir)
 					if code != cli.ExitOK {

@@ -97,6 +97,9 @@ type Config struct {
 
 	// falsePositives, when set, replaces seenFalsePositives, so that tests can make the filter flag most keys.
 	falsePositives float64
+	// atCount, when set, is called just before the run counts the tables, before its first task or after its last,
+	// and what it returns just after, so that tests can pin the instant of each count.
+	atCount func(after bool) (done func())
 }
 
 // Deps are the connections a run uses; the caller owns and closes them.
@@ -202,7 +205,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		if runNo, err = startRun(ctx, d, cfg.RunID, cfg.KeepRuns); err != nil {
 			return nil, err
 		}
-		if before, err = counts(ctx, d.Repo, log); err != nil {
+		if before, err = countAt(ctx, d.Repo, cfg, log, false); err != nil {
 			return nil, err
 		}
 		if err := saveParams(ctx, d, cfg, before); err != nil {
@@ -317,6 +320,14 @@ func counts(ctx context.Context, db *repo.DB, log *slog.Logger) ([]int64, error)
 		}
 	}
 	return n, nil
+}
+
+// countAt is counts between the hooks of cfg.atCount.
+func countAt(ctx context.Context, db *repo.DB, cfg Config, log *slog.Logger, after bool) ([]int64, error) {
+	if cfg.atCount != nil {
+		defer cfg.atCount(after)()
+	}
+	return counts(ctx, db, log)
 }
 
 // count counts kind k's rows, retrying while MySQL is unreachable (counts).
@@ -730,7 +741,7 @@ func report(ctx context.Context, d Deps, cfg Config, queue string, log *slog.Log
 		Database:   d.Repo.ID,
 		StartedAt:  start.UTC(),
 	}
-	after, err := counts(ctx, d.Repo, log)
+	after, err := countAt(ctx, d.Repo, cfg, log, true)
 	if err != nil {
 		return nil, err
 	}

@@ -127,3 +127,17 @@ func TestTurns(t *testing.T) {
 		t.Errorf("turns changed its argument: %v", modes)
 	}
 }
+
+// TestBenchOnStoredRows runs the modes on tables that already hold rows, twice, so that the second round finds
+// the first round's rows gone and the stored ones kept: the command checks each run's tuples against the stored
+// rows, and each table's rows by reading it.
+func TestBenchOnStoredRows(t *testing.T) {
+	t.Parallel()
+	e := newBenchEnv(t)
+	out := e.run("--rows", "300", "--runs", "2", "--stored", "1000", "--modes", "parallel,reimport,mysqlimport")
+	for _, want := range []string{`round 2  parallel +[0-9.]+ s`, `round 2  reimport +[0-9.]+ s`, `round 2  mysqlimport +[0-9.]+ s`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}

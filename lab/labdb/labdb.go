@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,20 +32,98 @@ func Open(dsn string) (*sql.DB, error) {
 	return sql.OpenDB(c), nil
 }
 
-// Reset empties the imported tables and the run and task records, for benchmarks that import the same files
-// repeatedly.
+// Reset empties the imported tables of every row but Prefill's, and the run and task records, for benchmarks that
+// import the same files repeatedly. The tables' counts (repo's import_counts) are set to the rows left.
 func Reset(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("labdb: reset: %w", err)
+	}
+	defer conn.Close()
+	// The counting triggers leave this connection's deletes alone: the counts are set below.
+	if _, err := conn.ExecContext(ctx, "SET @hpnorton_counted = 1"); err != nil {
+		return fmt.Errorf("labdb: reset: %w", err)
+	}
 	for _, table := range Tables {
 		var n int
-		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", table).Scan(&n)
+		err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", table).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("labdb: reset %s: %w", table, err)
 		}
 		if n == 0 {
 			continue
 		}
-		if _, err := db.ExecContext(ctx, "TRUNCATE TABLE "+quoteIdent(table)); err != nil {
+		if err := resetTable(ctx, conn, table); err != nil {
 			return fmt.Errorf("labdb: reset %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func resetTable(ctx context.Context, conn *sql.Conn, table string) error {
+	key, imported := firstColumn[table]
+	if !imported {
+		_, err := conn.ExecContext(ctx, "TRUNCATE TABLE "+quoteIdent(table))
+		return err
+	}
+	filler, err := fillerRows(ctx, conn, table)
+	if err != nil {
+		return err
+	}
+	// TRUNCATE is quicker, and fires no trigger; with filler rows, the others go by their keys' range.
+	q := "TRUNCATE TABLE " + quoteIdent(table)
+	if filler > 0 {
+		q = "DELETE FROM " + quoteIdent(table) + " WHERE " + key + " < 'F' OR " + key + " >= 'G'"
+	}
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "UPDATE import_counts SET n = IF(shard = 0, ?, 0) WHERE tbl = ?", filler, table)
+	var merr *mysql.MySQLError
+	if errors.As(err, &merr) && merr.Number == 1146 { // ER_NO_SUCH_TABLE: a database no import has opened
+		return nil
+	}
+	return err
+}
+
+// fillerRows is how many rows Prefill put in table: their keys run from F000000001 on, so the last one tells.
+func fillerRows(ctx context.Context, conn *sql.Conn, table string) (int, error) {
+	key := firstColumn[table]
+	var last string
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX("+key+"), 'F0') FROM "+quoteIdent(table)+" WHERE "+key+" >= 'F' AND "+key+" < 'G'").Scan(&last); err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(last[1:])
+	if err != nil {
+		return 0, fmt.Errorf("the last filler key %q: %w", last, err)
+	}
+	return n, nil
+}
+
+// DropCountTriggers removes repo's counting triggers from the database db is connected to, for benchmarks of what
+// ran without them: mysqlimport, or an earlier version. Its counts are then not kept, and must be taken by reading
+// the tables.
+func DropCountTriggers(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE() AND trigger_name LIKE 'hpnorton\_%\_count\_%'`)
+	if err != nil {
+		return fmt.Errorf("labdb: drop the counting triggers: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("labdb: drop the counting triggers: %w", err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("labdb: drop the counting triggers: %w", err)
+	}
+	for _, n := range names {
+		if _, err := db.ExecContext(ctx, "DROP TRIGGER "+quoteIdent(n)); err != nil {
+			return fmt.Errorf("labdb: drop the counting triggers: %w", err)
 		}
 	}
 	return nil
@@ -142,3 +221,60 @@ func flushTables(ctx context.Context, db *sql.DB, prefix string) error {
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// prefillBatch is the rows one statement of Prefill inserts: small enough that no transaction's undo grows large.
+const prefillBatch = 250_000
+
+// prefillRows are the SELECTs that make rows of each table from MariaDB's sequence engine, shaped like gen's (a
+// customer about 120 bytes), with keys that start with F, which no generated file holds.
+var prefillRows = map[string]string{
+	"customers": `SELECT CONCAT('F', LPAD(seq, 9, '0')), CONCAT('Filler Customer ', seq), CONCAT(seq, ' Filler Street, Springfield, IL'),
+		LPAD(seq % 100000, 5, '0'), CONCAT('(555) ', LPAD(seq % 1000, 3, '0'), '-', LPAD(seq % 10000, 4, '0')), CONCAT('filler', seq, '@example.com')`,
+	"products": `SELECT CONCAT('F', LPAD(seq, 9, '0')), CONCAT('Filler product number ', seq), ELT(1 + seq % 3, 'livingroom', 'kitchen', 'office'), seq % 1000`,
+}
+
+// Prefill adds n rows to table, an imported table of a database that repo.Open made, so that benchmarks can import
+// into tables of the size users have. The rows go in on a connection that counts its own rows, as hpnorton's do
+// (repo's @hpnorton_counted), and the table's count is raised by n in the same transaction; the counting triggers
+// would otherwise double a fill's time.
+func Prefill(ctx context.Context, db *sql.DB, table string, n int) error {
+	q, ok := prefillRows[table]
+	if !ok {
+		return fmt.Errorf("labdb: prefill: no rows for table %q", table)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("labdb: prefill %s: %w", table, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET @hpnorton_counted = 1"); err != nil {
+		return fmt.Errorf("labdb: prefill %s: %w", table, err)
+	}
+	// A second fill carries on from the last filler key.
+	from, err := fillerRows(ctx, conn, table)
+	if err != nil {
+		return fmt.Errorf("labdb: prefill %s: %w", table, err)
+	}
+	for lo := from + 1; lo <= from+n; lo += prefillBatch {
+		hi := min(lo+prefillBatch-1, from+n)
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("labdb: prefill %s: %w", table, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s %s FROM seq_%d_to_%d", quoteIdent(table), q, lo, hi)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("labdb: prefill %s: %w", table, err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE import_counts SET n = n + ? WHERE tbl = ? AND shard = 0", hi-lo+1, table); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("labdb: prefill %s: %w", table, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("labdb: prefill %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// firstColumn is each table's key column.
+var firstColumn = map[string]string{"customers": "user_id", "products": "product_id"}
