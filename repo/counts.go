@@ -177,10 +177,26 @@ func (d *DB) ScanCount(ctx context.Context, k record.Kind) (int64, error) {
 	return n, nil
 }
 
+// execer is a transaction, where the task's writes belong (or, in make mutants, the pool, where they do not).
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// recordTask writes what the task did into its transaction: its counts in its record, and its added rows in the
+// table's count.
+func recordTask(ctx context.Context, tx execer, t Task, w Written) error {
+	_, err := tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
+		w.Added, w.Present, w.Updated, w.Unchanged, t.ID)
+	if err != nil {
+		return fmt.Errorf("repo: record task %s: %w", t.ID, err)
+	}
+	return addToCount(ctx, tx, t.Kind.Table(), int(w.Added))
+}
+
 // addToCount adds a task's added rows to its connection's shard, inside the task's transaction, so that the count
 // and the rows commit together. With the shard rows gone, there is nothing to add to: the count taken afresh
 // will include these rows.
-func addToCount(ctx context.Context, tx *sql.Tx, table string, added int) error {
+func addToCount(ctx context.Context, tx execer, table string, added int) error {
 	if added == 0 {
 		return nil
 	}

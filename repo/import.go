@@ -165,18 +165,13 @@ func (d *DB) importOnce(ctx context.Context, t Task) (w Written, err error) {
 	if err != nil {
 		return Written{}, err
 	}
-	if err = addToCount(ctx, tx, t.Kind.Table(), added); err != nil {
-		return Written{}, err
-	}
 	// The one place that tells added rows from present ones: every row of the task is one or the other.
 	w.Added, w.Present = int64(added), int64(t.Rows-added)
 	if t.Update {
 		w.Updated, w.Unchanged = int64(updated), w.Present-int64(updated)
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
-		w.Added, w.Present, w.Updated, w.Unchanged, t.ID)
-	if err != nil {
-		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
+	if err = recordTask(ctx, tx, t, w); err != nil {
+		return Written{}, err
 	}
 	if err = tx.Commit(); err != nil {
 		return Written{}, fmt.Errorf("repo: commit task %s: %w", t.ID, err)

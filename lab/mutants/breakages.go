@@ -44,9 +44,9 @@ var breakages = []breakage{
 	// The row counts (repo/counts.go).
 	{
 		name: "counts: a task's rows left out of the count",
-		file: "repo/import.go",
-		old:  "if err = addToCount(ctx, tx, t.Kind.Table(), added); err != nil {",
-		new:  "if err = addToCount(ctx, tx, t.Kind.Table(), 0); err != nil {",
+		file: "repo/counts.go",
+		old:  "return addToCount(ctx, tx, t.Kind.Table(), int(w.Added))",
+		new:  "return addToCount(ctx, tx, t.Kind.Table(), 0)",
 		pkgs: []string{"./repo", "./internal/coordinator"},
 		run:  "Count",
 	},
@@ -263,10 +263,8 @@ var breakages = []breakage{
 	{
 		name: "repo: the task's record written after the commit",
 		file: "repo/import.go",
-		old: `	_, err = tx.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
-		w.Added, w.Present, w.Updated, w.Unchanged, t.ID)
-	if err != nil {
-		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
+		old: `	if err = recordTask(ctx, tx, t, w); err != nil {
+		return Written{}, err
 	}
 	if err = tx.Commit(); err != nil {
 		return Written{}, fmt.Errorf("repo: commit task %s: %w", t.ID, err)
@@ -274,10 +272,8 @@ var breakages = []breakage{
 		new: `	if err = tx.Commit(); err != nil {
 		return Written{}, fmt.Errorf("repo: commit task %s: %w", t.ID, err)
 	}
-	_, err = d.db.ExecContext(ctx, "UPDATE import_tasks SET added = ?, present = ?, updated = ?, unchanged = ?, finished_at = NOW(6) WHERE task_id = ?",
-		w.Added, w.Present, w.Updated, w.Unchanged, t.ID)
-	if err != nil {
-		return Written{}, fmt.Errorf("repo: record task %s: %w", t.ID, err)
+	if err = recordTask(ctx, d.db, t, w); err != nil {
+		return Written{}, err
 	}`,
 		pkgs: []string{"./repo"},
 	},
