@@ -6,8 +6,9 @@ DATA        ?= testdata
 
 ROWS        ?= 300000
 RUNS        ?= 5
+STORED      ?= 0
 
-.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants
+.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts
 
 # The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
@@ -39,8 +40,14 @@ bench:
 	$(GO) test -run '^$$' -bench BenchmarkImport -benchtime 3x -count 3 ./cmd/enqueue
 
 # Linear, parallel and mysqlimport --local in turn on 2 x ROWS rows, RUNS rounds: medians, ratios, peak memory.
+# STORED=N imports into tables that already hold N rows each.
 bench-e2e: lab-build
-	bin/bench -rows $(ROWS) -runs $(RUNS)
+	bin/bench -rows $(ROWS) -runs $(RUNS) -stored $(STORED)
+
+# What each way of counting a table exactly costs: COUNT(*) and a narrow index's count of a table of STORED rows
+# (5,000,000 unless set) against repo's kept count, and what the counting triggers cost a 300,000-row load.
+counts:
+	$(GO) -C lab run ./counts -rows $(if $(filter 0,$(STORED)),5000000,$(STORED)) -runs $(RUNS)
 
 # A fresh parallel import against a re-import of the same 2 x ROWS rows, all present, RUNS rounds in turn. BEFORE=DIR
 # also runs an earlier version's binaries from DIR, in turn, and prints now against before.

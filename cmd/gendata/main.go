@@ -36,7 +36,7 @@ func generate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if opt.RepeatEvery != 0 && opt.RepeatEvery < 3 {
 		return &cli.UsageError{Msg: fmt.Sprintf("-repeat-every must be 0 or at least 3, got %d", opt.RepeatEvery)}
 	}
-	if *rows < 1 || *rows > 10_000_000 {
+	if *rows < 1 || *rows > gen.MaxRows {
 		return &cli.UsageError{Msg: fmt.Sprintf("-rows must be from 1 to 10,000,000, got %d", *rows)}
 	}
 	if err := gen.WriteDir(fs.Arg(0), *rows, opt); err != nil {

@@ -29,6 +29,10 @@ type Options struct {
 	CRLF bool
 }
 
+// MaxRows is the most records per file that the commands generate: 2 × 10,000,000 rows are several GB on disk, in
+// the files and in MySQL.
+const MaxRows = 10_000_000
+
 // WriteDir writes customers.csv and products.csv with rows records each into dir, creating it if needed.
 func WriteDir(dir string, rows int, opt Options) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

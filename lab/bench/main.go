@@ -115,6 +115,9 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if o.stored < 0 {
 		return &cli.UsageError{Msg: "--stored must be 0 or more"}
 	}
+	if o.rows > gen.MaxRows || slices.Max(append([]int{0}, o.sizes...)) > gen.MaxRows {
+		return &cli.UsageError{Msg: fmt.Sprintf("--rows and --sizes must be at most %d", gen.MaxRows)}
+	}
 	var modes []string
 	for _, m := range strings.Split(o.modes, ",") {
 		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport", "mysqlimport-threads", modeLesson5}, m) {
@@ -126,6 +129,9 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		}
 	}
 
+	if err := checkDisk(ctx, o, len(modes)); err != nil {
+		return err
+	}
 	envs := map[string]*modeEnv{}
 	for _, m := range modes {
 		e, err := newModeEnv(ctx, o, m, o.prefix+"_"+strings.ReplaceAll(m, "@", "_"))
@@ -589,4 +595,41 @@ func showTimes(xs []float64) string {
 		parts[i] = strconv.FormatFloat(x, 'f', 3, 64)
 	}
 	return strings.Join(parts, " ")
+}
+
+// Bytes per pair of rows (a customer and a product), with room to spare: in the generated files, and in MariaDB's
+// tables, indexes and logs, per mode's database.
+const fileBytesPerRow, tableBytesPerRow = 200, 600
+
+// checkDisk refuses a run whose files and tables would not fit: the files go to the temporary folder, and each
+// mode's database holds the stored rows and a run's rows at once. MariaDB's folder is checked where it is on this
+// machine.
+func checkDisk(ctx context.Context, o options, modes int) error {
+	rows := o.rows
+	for _, n := range o.sizes {
+		rows = max(rows, n)
+	}
+	need := map[string]uint64{os.TempDir(): uint64(rows) * fileBytesPerRow}
+	server, err := sql.Open("mysql", o.mysqlDSN)
+	if err != nil {
+		return errors.New("--mysql cannot be parsed")
+	}
+	defer server.Close()
+	var datadir string
+	if err := server.QueryRowContext(ctx, "SELECT @@datadir").Scan(&datadir); err != nil {
+		return err
+	}
+	if _, err := os.Stat(datadir); err == nil {
+		need[datadir] += uint64(modes) * uint64(rows+o.stored) * tableBytesPerRow
+	}
+	for dir, n := range need {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			return fmt.Errorf("free disk space in %s: %w", dir, err)
+		}
+		if free := st.Bavail * uint64(st.Bsize); free < n {
+			return fmt.Errorf("2 × %d rows in %d modes need about %.1f GB free in %s, which has %.1f GB; free some space, or run fewer rows or modes", rows, modes, float64(n)/1e9, dir, float64(free)/1e9)
+		}
+	}
+	return nil
 }
