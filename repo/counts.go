@@ -10,27 +10,34 @@ import (
 	"hpnorton/internal/record"
 )
 
-// A table's row count, kept exact without reading the table. InnoDB keeps no exact count of its own, and COUNT(*)
-// reads the whole clustered index: 0.5 s for 1,000,000 customers, four times a run. So import_counts keeps the
-// count, split over countShards rows per table, and a count is the sum of one table's rows.
-//
-// Every row that enters or leaves a table changes the sum in the same transaction, so any consistent read sees the
-// sum equal to COUNT(*):
+// A table's row count, exact at an instant. COUNT(*) reads the whole clustered index: 1.4 s for 5,000,000
+// customers here, and a run counts each table twice. InnoDB keeps no exact count of its own, so once a table is
+// large (keepCountsFrom), repo keeps its count in import_counts, split over countShards rows, and a count is the
+// sum of the table's rows. Every row that enters or leaves the table changes the sum in the same transaction, so
+// any consistent read sees the sum equal to COUNT(*):
 //   - hpnorton's tasks add their rows' number to their connection's shard, just before they commit;
 //   - every other writer's rows are counted by the triggers countTriggers makes, one shard row per connection, so
 //     that concurrent writers seldom wait on one row. hpnorton's connections set @hpnorton_counted, which the
-//     triggers test first: its loads pay that test, not the update.
+//     triggers test first.
 //
-// TRUNCATE TABLE fires no trigger: after one, delete the table's rows of import_counts, and the next count takes
-// the table's count afresh (README, "Row counts").
+// A trigger costs every row loaded, hpnorton's too: a trigger that does nothing made a 300,000-row LOAD DATA 27%
+// slower here, and one that counts, 205% (docs/counts.md). So a small table is counted by reading it, which costs
+// less than the triggers would; the count is kept from the first count that finds the table large.
+//
+// TRUNCATE TABLE fires no trigger: after one, delete the table's rows of import_counts, and the next count reads
+// the table (README, "Row counts").
 const countShards = 64
+
+// keepCountsFrom is the size, by InnoDB's estimate, from which a table's count is kept rather than read: there, a
+// run's four COUNT(*)s cost MariaDB about as much as the triggers cost a load of as many rows.
+const keepCountsFrom = 1_000_000
 
 // countedVar is the session variable that tells the triggers a connection counts its own rows. Open sets it on
 // every connection (ParseDSN).
 const countedVar = "@hpnorton_counted"
 
 // triggerName is one of the counting triggers of a table. The version is part of the name, so that a later body
-// is a new name, which ensureCounters finds missing and makes.
+// is a new name, which sumCounts finds missing, so that the count is kept anew.
 func triggerName(table, event string) string { return "hpnorton_" + table + "_count_" + event + "_v1" }
 
 // countTriggers are the statements that make table's two triggers.
@@ -43,56 +50,36 @@ func countTriggers(table string) []string {
 	return []string{body("INSERT", "+ 1"), body("DELETE", "- 1")}
 }
 
-// ensureCounters gives each table that lacks them its triggers and a count taken afresh. It runs at every Open,
-// so it first looks, in one query, whether anything is missing.
-func (d *DB) ensureCounters(ctx context.Context) error {
-	missing, err := d.uncounted(ctx)
-	if err != nil || len(missing) == 0 {
-		return err
-	}
-	// Workers and enqueuers starting together would make the same triggers: one at a time, and each looks again.
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("repo: set up row counts: %w", err)
-	}
-	defer conn.Close()
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT('hpnorton:counts:', DATABASE()), 300)").Scan(&got); err != nil {
-		return fmt.Errorf("repo: set up row counts: %w", err)
-	}
-	if got.Int64 != 1 {
-		return errors.New("repo: set up row counts: another process has been setting them up for 5 minutes")
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK(CONCAT('hpnorton:counts:', DATABASE()))")
-	if missing, err = d.uncounted(ctx); err != nil {
-		return err
-	}
-	for _, k := range missing {
-		if err := recount(ctx, conn, k.Table()); err != nil {
+// KeepCounts keeps the counts of both tables from now on, whatever their size: it makes the triggers of a table
+// that lacks them and counts it once (recount). Count calls it for a table that has grown large.
+func (d *DB) KeepCounts(ctx context.Context) error {
+	for _, k := range record.Kinds {
+		if err := d.keepCount(ctx, k); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// uncounted returns the kinds whose triggers or shard rows are missing.
-func (d *DB) uncounted(ctx context.Context) ([]record.Kind, error) {
-	var missing []record.Kind
-	for _, k := range record.Kinds {
-		t := k.Table()
-		var triggers, shards int
-		err := d.db.QueryRowContext(ctx, `SELECT
-			(SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = DATABASE() AND event_object_table = ? AND trigger_name IN (?, ?)),
-			(SELECT COUNT(*) FROM import_counts WHERE tbl = ?)`,
-			t, triggerName(t, "insert"), triggerName(t, "delete"), t).Scan(&triggers, &shards)
-		if err != nil {
-			return nil, fmt.Errorf("repo: look up the row counts of %s: %w", t, err)
-		}
-		if triggers != 2 || shards != countShards {
-			missing = append(missing, k)
-		}
+func (d *DB) keepCount(ctx context.Context, k record.Kind) error {
+	// Processes counting at once would make the same triggers: one at a time, and each looks again.
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("repo: keep the count of %s: %w", k.Table(), err)
 	}
-	return missing, nil
+	defer conn.Close()
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT('hpnorton:counts:', DATABASE()), 300)").Scan(&got); err != nil {
+		return fmt.Errorf("repo: keep the count of %s: %w", k.Table(), err)
+	}
+	if got.Int64 != 1 {
+		return fmt.Errorf("repo: keep the count of %s: another process has been setting it up for 5 minutes", k.Table())
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK(CONCAT('hpnorton:counts:', DATABASE()))")
+	if _, err := d.sumCounts(ctx, k); !errors.Is(err, errNotKept) {
+		return err // kept already, or MySQL failed
+	}
+	return recount(ctx, conn, k.Table())
 }
 
 // recount makes table's triggers anew and takes its count afresh, with the table locked against writers so that
@@ -140,29 +127,45 @@ func recount(ctx context.Context, conn *sql.Conn, table string) (err error) {
 	return nil
 }
 
-// errCountsGone means a table's shard rows went while a count read them; Count takes the count afresh.
-var errCountsGone = errors.New("repo: the table's row count is incomplete")
+// errNotKept means a table's count is not kept: its triggers or some of its shard rows are missing.
+var errNotKept = errors.New("repo: the table's count is not kept")
 
-// Count returns how many rows the kind's table holds, exactly, at the instant its query starts: the sum of the
-// table's shard rows. Should those have gone (deleted by hand), it takes the count afresh, once.
+// Count returns how many rows the kind's table holds, exactly, at the instant its query starts. A kept count is
+// the sum of the table's shard rows. A table whose count is not kept is read (ScanCount), unless it has grown
+// large: then its count is kept from now on.
 func (d *DB) Count(ctx context.Context, k record.Kind) (int64, error) {
 	n, err := d.sumCounts(ctx, k)
-	if errors.Is(err, errCountsGone) {
-		if err := d.ensureCounters(ctx); err != nil {
-			return 0, err
-		}
-		n, err = d.sumCounts(ctx, k)
+	if !errors.Is(err, errNotKept) {
+		return n, err
 	}
-	return n, err
-}
-
-func (d *DB) sumCounts(ctx context.Context, k record.Kind) (int64, error) {
-	var shards, n int64
-	if err := d.db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM import_counts WHERE tbl = ?", k.Table()).Scan(&shards, &n); err != nil {
+	var estimate int64
+	err = d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(table_rows), 0) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", k.Table()).Scan(&estimate)
+	if err != nil {
 		return 0, fmt.Errorf("repo: count %s: %w", k, err)
 	}
-	if shards != countShards {
-		return 0, fmt.Errorf("%w: %s has %d of its %d shard rows", errCountsGone, k.Table(), shards, countShards)
+	if estimate < d.keepCountsFrom {
+		return d.ScanCount(ctx, k)
+	}
+	if err := d.keepCount(ctx, k); err != nil {
+		return 0, err
+	}
+	return d.sumCounts(ctx, k)
+}
+
+// sumCounts is the table's kept count, or errNotKept. The triggers are looked up in the same query: without them,
+// the shard rows would miss other programs' rows.
+func (d *DB) sumCounts(ctx context.Context, k record.Kind) (int64, error) {
+	t := k.Table()
+	var triggers, shards, n int64
+	err := d.db.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = DATABASE() AND event_object_table = ? AND trigger_name IN (?, ?)),
+		COUNT(*), COALESCE(SUM(n), 0) FROM import_counts WHERE tbl = ?`,
+		t, triggerName(t, "insert"), triggerName(t, "delete"), t).Scan(&triggers, &shards, &n)
+	if err != nil {
+		return 0, fmt.Errorf("repo: count %s: %w", k, err)
+	}
+	if triggers != 2 || shards != countShards {
+		return 0, fmt.Errorf("%w: %s has %d of its 2 triggers and %d of its %d shard rows", errNotKept, t, triggers, shards, countShards)
 	}
 	return n, nil
 }
@@ -194,8 +197,8 @@ func recordTask(ctx context.Context, tx execer, t Task, w Written) error {
 }
 
 // addToCount adds a task's added rows to its connection's shard, inside the task's transaction, so that the count
-// and the rows commit together. With the shard rows gone, there is nothing to add to: the count taken afresh
-// will include these rows.
+// and the rows commit together. Where the count is not kept, there is no shard row to add to, and the count that
+// starts keeping it, or reads the table, includes these rows.
 func addToCount(ctx context.Context, tx execer, table string, added int) error {
 	if added == 0 {
 		return nil

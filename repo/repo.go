@@ -58,6 +58,8 @@ type DB struct {
 	RowsPerStatement int
 	// Method is how ImportTask writes rows. Open chooses Load when the server allows LOAD DATA LOCAL, else Insert.
 	Method Method
+	// keepCountsFrom is keepCountsFrom, which tests lower to see a small table kept.
+	keepCountsFrom int64
 }
 
 // DefaultRowsPerStatement is the batch size multi-row INSERTs use unless a caller sets another.
@@ -100,7 +102,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{db: db, RowsPerStatement: DefaultRowsPerStatement}
+	d := &DB{db: db, RowsPerStatement: DefaultRowsPerStatement, keepCountsFrom: keepCountsFrom}
 	if err := d.init(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -188,9 +190,6 @@ func (d *DB) init(ctx context.Context) error {
 		}
 	}
 	if err := d.migrate(ctx); err != nil {
-		return err
-	}
-	if err := d.ensureCounters(ctx); err != nil {
 		return err
 	}
 	if err := d.identify(ctx); err != nil {

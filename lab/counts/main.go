@@ -81,11 +81,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return nil, err
 		}
 		cfg.DBName = prefix + name
-		r, err := repo.Open(ctx, cfg.FormatDSN()) // the schema, with the counting triggers
+		r, err := repo.Open(ctx, cfg.FormatDSN()) // the schema
 		if err != nil {
 			return nil, err
 		}
-		r.Close()
+		defer r.Close()
+		if err := r.KeepCounts(ctx); err != nil { // the counting triggers, on the empty tables
+			return nil, err
+		}
 		db, err := labdb.Open(cfg.FormatDSN())
 		if err != nil {
 			return nil, err
