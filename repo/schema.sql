@@ -60,9 +60,10 @@ CREATE TABLE IF NOT EXISTS import_meta (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 
--- Each imported table's row count, split over 64 rows so that concurrent writers seldom wait on one (counts.go): the
--- count is the sum of a table's rows. hpnorton's tasks add their rows in their own transactions; triggers that
--- repo makes (hpnorton_<table>_count_insert_v1 and _delete_v1) count every other writer's.
+-- The row count of each imported table that has grown large, split over 64 rows so that concurrent writers seldom
+-- wait on one (counts.go): the count is the sum of a table's rows. hpnorton's tasks add their rows in their own
+-- transactions; triggers that repo makes once the table is large (hpnorton_<table>_count_insert_v1 and _delete_v1)
+-- count every other writer's.
 CREATE TABLE IF NOT EXISTS import_counts (
     tbl   VARCHAR(64)       NOT NULL,
     shard SMALLINT UNSIGNED NOT NULL,
