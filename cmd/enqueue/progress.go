@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"hpnorton/internal/coordinator"
+	"hpnorton/internal/eta"
 	"hpnorton/internal/record"
 )
 
@@ -33,6 +34,8 @@ type progressBars struct {
 
 	start  time.Time
 	doneAt map[record.Kind]*atomic.Int64 // when each file's tasks had all finished, in nanoseconds from start
+	est    eta.Estimator                 // guarded by mu
+	eta    map[record.Kind]*atomic.Int64 // when each file should be done as last estimated, in nanoseconds from start, or -1: unknown
 
 	mu     sync.Mutex // guards done and closed
 	out    io.Writer  // where Writer sends log lines once the bars are gone
@@ -51,6 +54,7 @@ func newProgressBars(out io.Writer) *progressBars {
 		out:    out,
 		start:  time.Now(),
 		doneAt: map[record.Kind]*atomic.Int64{},
+		eta:    map[record.Kind]*atomic.Int64{},
 	}
 	for _, k := range record.Kinds {
 		// The total is unknown until the file has been read; until then the coordinator estimates it from the
@@ -59,6 +63,8 @@ func newProgressBars(out io.Writer) *progressBars {
 		exact := &atomic.Bool{}
 		pb.exact[k] = exact
 		pb.doneAt[k] = &atomic.Int64{}
+		pb.eta[k] = &atomic.Int64{}
+		pb.eta[k].Store(-1)
 		pb.bars[k] = pb.p.AddBar(0, mpb.BarWidth(14),
 			mpb.PrependDecorators(
 				decor.Name(k.FileName(), decor.WCSyncSpaceR),
@@ -73,7 +79,7 @@ func newProgressBars(out io.Writer) *progressBars {
 			mpb.AppendDecorators(
 				decor.Percentage(decor.WCSyncSpace),
 				decor.Any(func(s decor.Statistics) string { return pb.rate(k, s) }, decor.WCSyncSpace),
-				decor.Any(func(s decor.Statistics) string { return pb.left(k, s) }, decor.WCSyncSpace),
+				decor.Any(func(decor.Statistics) string { return pb.left(k) }, decor.WCSyncSpace),
 			),
 		)
 	}
@@ -96,22 +102,40 @@ func (pb *progressBars) rate(k record.Kind, s decor.Statistics) string {
 	return "- rows/s"
 }
 
-// left is a file's time left at its rate so far: unknown while no row is done, rather than "0s".
-func (pb *progressBars) left(k record.Kind, s decor.Statistics) string {
-	switch {
-	case pb.doneAt[k].Load() > 0:
+// left is a file's time left as last estimated (package eta): unknown until a few of its tasks have finished,
+// rather than a guess. Under ten seconds it is given to a tenth of a second, as the last tasks finish in steps
+// smaller than a second.
+func (pb *progressBars) left(k record.Kind) string {
+	if pb.doneAt[k].Load() > 0 {
 		return "done"
-	case s.Current <= 0 || s.Total <= s.Current:
+	}
+	at := pb.eta[k].Load()
+	if at < 0 {
 		return "left ?"
 	}
-	el := pb.elapsed(k)
-	return "left " + (time.Duration(float64(el) * float64(s.Total-s.Current) / float64(s.Current))).Round(time.Second).String()
+	d := max(time.Duration(at)-time.Since(pb.start), 0) // counting down between estimates
+	if d < 10*time.Second {
+		return "left " + d.Round(100*time.Millisecond).String()
+	}
+	return "left " + d.Round(time.Second).String()
 }
 
 // Update moves the bars to the run's progress; it is coordinator.Config.Progress.
 func (pb *progressBars) Update(files []coordinator.FileProgress) {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
+	progress := make([]eta.File, len(files))
+	for i, f := range files {
+		progress[i] = eta.File{Rows: f.Rows, Total: max(f.Total, f.Rows), Done: f.Done}
+	}
+	now := time.Now()
+	for i, l := range pb.est.Observe(now, progress) {
+		at := int64(-1)
+		if l.Known {
+			at = int64(now.Sub(pb.start) + l.D)
+		}
+		pb.eta[files[i].Kind].Store(at)
+	}
 	for _, f := range files {
 		bar := pb.bars[f.Kind]
 		pb.exact[f.Kind].Store(f.Exact)

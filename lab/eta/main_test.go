@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"hpnorton/internal/cli"
+	"hpnorton/internal/testenv"
+)
+
+// TestMain gives back the package's test database of Redis when its tests end.
+func TestMain(m *testing.M) { testenv.MainNoLeaks(m) }
+
+// TestMeasuresBothFiles runs two small imports through a real worker and checks that the command prints each file's
+// estimates at its tenths and its worst errors, for each run.
+func TestMeasuresBothFiles(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	testenv.Redis(t, ns) // removes the command's keys, all named after ns, when the test ends
+	dsn := testenv.MySQL(t, ns)
+	bin := filepath.Dir(testenv.Build(t, "worker"))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--bin", bin, "--redis", testenv.RedisURL(), "--mysql", dsn, "--prefix", ns,
+		"--rows", "4000", "--chunk-rows", "200", "--runs", "2"}
+	if code := run(ctx, args, &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		`(?m)^ +run 1 +file +done`, `(?m)^ +customers +[0-9]+% +[0-9.]+ +[0-9.]+ `, `(?m)^ +products +[0-9]+% `,
+		`run 1 customers: done at [0-9.]+ s; from the 10% mark, [0-9]+ estimates: eta's worst error [-+][0-9]+%`,
+		`run 2 products: done at [0-9.]+ s; `, `the whole-run estimate's [-+][0-9]+%`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
