@@ -97,4 +97,4 @@ profile:
 # at 1,000 to 1,000,000 rows per file: medians with their spread, gains, verdicts, CPU per process, docs/compare.png
 # and a regenerated findings.txt.
 compare: lab-build
-	bin/bench -sizes 1000,10000,100000,300000,1000000 -runs $(RUNS) -processes 2 -concurrency $(CONCURRENCY) -plot docs/compare.png -findings findings.txt
+	bin/bench -sizes 1000,10000,100000,300000,1000000 -stored 0,5000000 -runs $(RUNS) -processes 2 -concurrency $(CONCURRENCY) -plot docs/compare.png -findings findings.txt

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,10 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/redis/go-redis/v9"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -39,6 +32,12 @@ const (
 
 // compareModes are the modes a comparison runs, in the order its tables list them.
 var compareModes = []string{modeLesson5, "linear", "parallel", "mysqlimport"}
+
+// level is a comparison at every size into tables that hold stored rows before each import.
+type level struct {
+	stored int
+	sizes  []sizeResult
+}
 
 // sizeResult is one size of a comparison: each mode's seconds, end to end, and CPU-seconds per process, a value
 // per round, the rounds in order.
@@ -81,7 +80,32 @@ func roundsAt(runs, rows int) int {
 
 // compare runs every mode at each size, in turn within each round, and prints each mode's times, then the table
 // of medians and ratios. Each size's files live only while that size runs.
-func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io.Writer) ([]sizeResult, error) {
+// compare runs the comparison at each of o's stored levels in turn, the envs' tables filled up to each level
+// before its sizes run, and prints each level's tables.
+func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io.Writer) ([]level, error) {
+	var levels []level
+	for i, stored := range o.storedLevels {
+		if i > 0 {
+			fmt.Fprintf(stdout, "filling every table to %d rows\n", stored)
+			for m, e := range envs {
+				if err := e.fill(ctx, m, stored-o.storedLevels[i-1]); err != nil {
+					return nil, err
+				}
+			}
+		}
+		ol := o
+		ol.stored = stored
+		results, err := compareAt(ctx, ol, envs, stdout)
+		if err != nil {
+			return nil, err
+		}
+		levels = append(levels, level{stored, results})
+	}
+	return levels, nil
+}
+
+// compareAt runs every size into tables that hold o.stored rows, and prints its tables.
+func compareAt(ctx context.Context, o options, envs map[string]*modeEnv, stdout io.Writer) ([]sizeResult, error) {
 	tmp, err := os.MkdirTemp("", "hpnorton-compare-")
 	if err != nil {
 		return nil, err
@@ -99,16 +123,18 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 				return m == modeLesson5 && (rows > lesson5Max || round > o.runs)
 			})
 			for _, m := range turns(modes, round) {
-				run, err := alone(envs, m, func() (measure, error) { return envs[m].runOnce(ctx, o, rows, data, fmt.Sprintf("%d_%d", rows, round)) })
+				run, err := alone(envs, m, func() (measure, error) {
+					return envs[m].runOnce(ctx, o, rows, data, fmt.Sprintf("%d_%d_%d", o.stored, rows, round))
+				})
 				if err != nil {
-					return nil, fmt.Errorf("%s at %d rows, round %d: %w", m, rows, round, err)
+					return nil, fmt.Errorf("%s at %d rows into %d stored, round %d: %w", m, rows, o.stored, round, err)
 				}
 				r.times[m], r.cpu[m] = append(r.times[m], run.secs), append(r.cpu[m], run.cpu)
 			}
 		}
 		for _, m := range compareModes {
 			if len(r.times[m]) > 0 {
-				fmt.Fprintf(stdout, "2 × %-9d %-12s %s\n", rows, m, showTimes(r.times[m]))
+				fmt.Fprintf(stdout, "2 × %-9d into %-9d %-12s %s\n", rows, o.stored, m, showTimes(r.times[m]))
 			}
 		}
 		results = append(results, r)
@@ -116,7 +142,7 @@ func compare(ctx context.Context, o options, envs map[string]*modeEnv, stdout io
 			return nil, err
 		}
 	}
-	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "\ntables holding %d rows each before every import\n", o.stored)
 	if err := writeTable(stdout, results); err != nil {
 		return nil, err
 	}
@@ -395,7 +421,7 @@ func joinInts(xs []int) string {
 }
 
 // writePlot draws the medians, seconds against rows per file, on log scales, a line per mode.
-func writePlot(path string, results []sizeResult, o options) error {
+func writePlot(path string, levels []level, o options) error {
 	p := plot.New()
 	p.Title.Text = "hpnorton import, end to end (medians)"
 	p.X.Label.Text = "rows per file (customers and products each)"
@@ -410,15 +436,20 @@ func writePlot(path string, results []sizeResult, o options) error {
 		"mysqlimport": "mysqlimport --local",
 	}
 	var lines []any
-	for _, m := range compareModes {
-		var xy plotter.XYs
-		for _, r := range results {
-			if y := r.median(m); y > 0 {
-				xy = append(xy, plotter.XY{X: float64(r.rows), Y: y})
+	for i, l := range levels {
+		for _, m := range compareModes {
+			if i > 0 && m != "parallel" && m != "mysqlimport" {
+				continue // the later levels' lines are the two the findings weigh against each other
 			}
-		}
-		if len(xy) > 0 {
-			lines = append(lines, names[m], xy)
+			var xy plotter.XYs
+			for _, r := range l.sizes {
+				if y := r.median(m); y > 0 {
+					xy = append(xy, plotter.XY{X: float64(r.rows), Y: y})
+				}
+			}
+			if len(xy) > 0 {
+				lines = append(lines, names[m]+storedName(l.stored), xy)
+			}
 		}
 	}
 	if err := plotutil.AddLinePoints(p, lines...); err != nil {
@@ -428,204 +459,10 @@ func writePlot(path string, results []sizeResult, o options) error {
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
 }
 
-// machine describes what the comparison ran on, read from the machine and the servers themselves, and whether
-// the servers shared its cores with the commands: they did when they answer on this machine and run here.
-func machine(ctx context.Context, o options) []string {
-	model, mem := "an unknown CPU", "?"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(line, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
+// storedName says what the tables held, for a plot's legend: nothing for empty tables.
+func storedName(stored int) string {
+	if stored == 0 {
+		return ""
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
-					mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-				}
-			}
-		}
-	}
-	mariadb, redisVersion := "?", "?"
-	if db, err := sql.Open("mysql", o.mysqlDSN); err == nil {
-		_ = db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&mariadb)
-		db.Close()
-	}
-	if opt, err := redis.ParseURL(o.redisURL); err == nil {
-		rdb := redis.NewClient(opt)
-		if info, err := rdb.Info(ctx, "server").Result(); err == nil {
-			for line := range strings.Lines(info) {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
-					redisVersion = v
-				}
-			}
-		}
-		rdb.Close()
-	}
-	lines := []string{
-		fmt.Sprintf("%d cores of %s, %s of memory, %s/%s; %s; MySQL server %s; Redis %s.", runtime.NumCPU(), model, mem,
-			runtime.GOOS, runtime.GOARCH, runtime.Version(), mariadb, redisVersion),
-	}
-	srv := serverPIDs()
-	local := func(host string, running bool) bool {
-		ip := net.ParseIP(host)
-		return running && (host == "localhost" || ip != nil && ip.IsLoopback())
-	}
-	mysqlHost := "?"
-	if cfg, err := mysql.ParseDSN(o.mysqlDSN); err == nil {
-		mysqlHost, _, _ = strings.Cut(cfg.Addr, ":")
-	}
-	redisHost := "?"
-	if u, err := url.Parse(o.redisURL); err == nil {
-		redisHost = u.Hostname()
-	}
-	if local(mysqlHost, len(srv[procMariaDB]) > 0) && local(redisHost, len(srv[procRedis]) > 0) {
-		lines = append(lines, fmt.Sprintf("The database, Redis, the enqueuer and the workers all ran on this machine and shared its %d cores.", runtime.NumCPU()))
-	} else {
-		lines = append(lines, fmt.Sprintf("MySQL at %s and Redis at %s; the enqueuer and the workers ran on this machine's %d cores.", mysqlHost, redisHost, runtime.NumCPU()))
-	}
-	return lines
-}
-
-// widestSpread is the largest ratio of slowest to fastest run of one mode at one size, and where it was.
-func widestSpread(results []sizeResult) (ratio float64, mode string, rows int) {
-	for _, r := range results {
-		for _, m := range compareModes {
-			if ts := r.times[m]; len(ts) > 1 && slices.Max(ts)/slices.Min(ts) > ratio {
-				ratio, mode, rows = slices.Max(ts)/slices.Min(ts), m, r.rows
-			}
-		}
-	}
-	return ratio, mode, rows
-}
-
-// writeFindings regenerates findings.txt from the comparison just run: every figure in it comes from that run,
-// and every statement about the machine from reading it.
-func writeFindings(ctx context.Context, path string, results []sizeResult, o options, command string) error {
-	var b strings.Builder
-	indent := func(text string) {
-		for line := range strings.Lines(text) {
-			b.WriteString("  " + line)
-		}
-	}
-	last := results[len(results)-1]
-	fmt.Fprintf(&b, "hpnorton findings: the parallel import against the linear one, the original row-by-row import and mysqlimport\n")
-	fmt.Fprintf(&b, "Written by `%s` on %s. Every figure below comes from that run.\n\n", command, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-
-	fmt.Fprintf(&b, "What ran, and on what\n")
-	for _, line := range machine(ctx, o) {
-		fmt.Fprintf(&b, "- %s\n", line)
-	}
-	for _, line := range []string{
-		"Modes, on the same generated files (cmd/gendata, every key distinct, no bad row), each into fresh tables:",
-		fmt.Sprintf("lesson-5: the original program's way, one autocommitted INSERT per row, one file after the other, up to %s rows per file.", commas(lesson5Max)),
-		fmt.Sprintf("linear: one worker process at concurrency 1. parallel: %d worker processes at concurrency %d.", o.processes, o.concurrency),
-		"mysqlimport: MariaDB's bulk loader, `mysqlimport --local`, both files on one connection.",
-	} {
-		fmt.Fprintf(&b, "%s %s\n", map[bool]string{true: "-", false: " "}[strings.HasPrefix(line, "Modes")], wrap(line, "  "))
-	}
-	fmt.Fprintf(&b, "- %s\n\n", wrap(fmt.Sprintf("End to end: from starting the import to its end, workers already running. The modes take turns within a round: %d rounds a size, %d under %s rows per file, the lesson-5 style in the first %d. After every run the bench counted the tables, and each held every row; every linear and parallel run reported the tuples (rows, 0, rows) for both files.",
-		o.runs, o.runs*smallFactor, commas(smallBelow), o.runs), "  "))
-
-	fmt.Fprintf(&b, "Seconds: median (fastest–slowest, runs)\n")
-	var t strings.Builder
-	if err := writeTable(&t, results); err != nil {
-		return err
-	}
-	indent(t.String())
-	fmt.Fprintf(&b, "\nGains: ratios of medians (the range of the rounds' own ratios)\n")
-	t.Reset()
-	if err := writeRatios(&t, results); err != nil {
-		return err
-	}
-	indent(t.String())
-	fmt.Fprintf(&b, "- Verdict: a sign test over the rounds. \"parallel faster\" means parallel won so many rounds that a coin would do as\n")
-	fmt.Fprintf(&b, "  well less than once in twenty; \"inside the noise\" means the rounds do not tell the modes apart.\n")
-	fmt.Fprintf(&b, "- The plot: docs/compare.png.\n\n")
-
-	fmt.Fprintf(&b, "Where the time goes: CPU-seconds per process group, medians over the rounds\n")
-	t.Reset()
-	if err := writeCompareCPU(&t, results); err != nil {
-		return err
-	}
-	indent(t.String())
-	lc, pc := last.cpuMedians("linear"), last.cpuMedians("parallel")
-	ours := pc.enqueue + pc.workers + pc.redis
-	fmt.Fprintf(&b, "- %s\n", wrap(fmt.Sprintf("At %s rows per file, linear kept %.0f%% of the cores busy and parallel %.0f%%. MariaDB took %.2f CPU-s in linear mode and %.2f in parallel mode; our own processes (enqueuer, workers, Redis) took %.2f and %.2f, %.0f%% of parallel mode's CPU.",
-		commas(last.rows), 100*lc.busy, 100*pc.busy, lc.mariaDB, pc.mariaDB, lc.enqueue+lc.workers+lc.redis, ours, 100*ours/(ours+pc.mariaDB)), "  "))
-	fmt.Fprintf(&b, "- Profiles of the Go side: `make profile` writes pprof text under docs/ (not figures of this run).\n\n")
-
-	fmt.Fprintf(&b, "Recommendation\n")
-	decision, evidence := recommendation(results)
-	fmt.Fprintf(&b, "- %s\n", wrap(decision, "  "))
-	for _, e := range evidence {
-		fmt.Fprintf(&b, "- %s\n", wrap(e, "  "))
-	}
-	var ahead, behind []string
-	for _, r := range results {
-		if x := r.ratio("mysqlimport", "parallel"); x >= 1 {
-			ahead = append(ahead, fmt.Sprintf("%s rows per file (%.2f×)", commas(r.rows), x))
-		} else if x > 0 {
-			behind = append(behind, fmt.Sprintf("%s rows per file (%.2f×)", commas(r.rows), x))
-		}
-	}
-	if len(ahead)+len(behind) > 0 {
-		text := "Against mysqlimport --local, in medians: parallel was faster at " + orNone(ahead) + ", and slower at " + orNone(behind) + "."
-		fmt.Fprintf(&b, "- %s\n", wrap(text, "  "))
-	}
-	for i := len(results) - 1; i >= 0; i-- {
-		if r := results[i]; r.median(modeLesson5) > 0 {
-			text := fmt.Sprintf("Against the original program at %s rows per file: %.3f s against %.3f s for parallel, %.0f× the time, and %.0f× linear mode's: batching gives most of the gain",
-				commas(r.rows), r.median(modeLesson5), r.median("parallel"), r.ratio(modeLesson5, "parallel"), r.ratio(modeLesson5, "linear"))
-			if r.speedup() > 1 {
-				text += ", parallelism the rest"
-			}
-			fmt.Fprintf(&b, "- %s\n", wrap(text+".", "  "))
-			break
-		}
-	}
-	fmt.Fprintf(&b, "\nWhat these figures can and cannot carry\n")
-	spread, mode, rows := widestSpread(results)
-	fmt.Fprintf(&b, "- %s\n", wrap(fmt.Sprintf("The machine is shared: runs of one mode at one size differed by up to %.2f× between the fastest and the slowest (%s at %s rows per file). One run proves little: the verdicts weigh every round instead.", spread, modeName(mode), commas(rows)), "  "))
-	fmt.Fprintf(&b, "- %s\n", wrap("One machine, with the database on the same cores as the import: a database host of its own would change the balance, and was not measured.", "  "))
-	fmt.Fprintf(&b, "- %s\n", wrap(fmt.Sprintf("Sizes above %s rows per file were not run; the fitted lines extend to them only as an estimate. Files with bad or repeated rows, and re-imports, are measured elsewhere (make bench-reimport, make bench-memory).", commas(last.rows)), "  "))
-	return os.WriteFile(path, []byte(b.String()), 0o644)
-}
-
-// orNone joins a list of sizes, or says there were none.
-func orNone(xs []string) string {
-	if len(xs) == 0 {
-		return "no size"
-	}
-	return strings.Join(xs, "; ")
-}
-
-// commas writes a whole number with thousands separators, as the prose of the findings quotes sizes.
-func commas(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// wrap folds text at 116 columns, continuing lines with indent.
-func wrap(text, indent string) string {
-	var b bytes.Buffer
-	col := 0
-	for i, word := range strings.Fields(text) {
-		if i > 0 && col+1+len([]rune(word)) > 116 {
-			b.WriteString("\n" + indent)
-			col = len(indent)
-		} else if i > 0 {
-			b.WriteByte(' ')
-			col++
-		}
-		b.WriteString(word)
-		col += len([]rune(word))
-	}
-	return b.String()
+	return fmt.Sprintf(", into %s-row tables", commas(stored))
 }

@@ -10,19 +10,21 @@ import (
 	"testing"
 )
 
-// TestCompareSmall runs the comparison on two small sizes end to end: every mode's times per size, the tables of
-// seconds, gains and CPU, the verdicts, a PNG that decodes, and findings that name the command, read the machine and
-// claim nothing the run did not measure.
+// TestCompareSmall runs the comparison on two small sizes end to end, into empty tables and then into tables that
+// hold 300 rows: every mode's times per size, the tables of seconds, gains and CPU, the verdicts, a PNG that
+// decodes, and findings that name the command, read the machine, give the small file into full tables against
+// empty ones, and claim nothing the run did not measure. The bench checks each run's tuples against the rows stored.
 func TestCompareSmall(t *testing.T) {
 	t.Parallel()
 	e := newBenchEnv(t)
 	dir := t.TempDir()
 	plotPath, findings := filepath.Join(dir, "compare.png"), filepath.Join(dir, "findings.txt")
-	out := e.run("--sizes", "50,200", "--runs", "1", "--processes", "2", "--plot", plotPath, "--findings", findings)
+	out := e.run("--sizes", "50,200", "--stored", "0,300", "--runs", "1", "--processes", "2", "--plot", plotPath, "--findings", findings)
 	for _, want := range []string{
 		// Under 100,000 rows per file a size runs 5 × --runs rounds; the lesson-5 style only the first --runs.
-		`2 × 50 +lesson5 +[0-9.]+\n`, `2 × 50 +linear +([0-9.]+ ){4}[0-9.]+\n`, `2 × 200 +parallel +([0-9.]+ ){4}[0-9.]+\n`,
-		`2 × 200 +mysqlimport +([0-9.]+ ){4}[0-9.]+\n`,
+		`2 × 50 +into 0 +lesson5 +[0-9.]+\n`, `2 × 50 +into 0 +linear +([0-9.]+ ){4}[0-9.]+\n`, `2 × 200 +into 0 +parallel +([0-9.]+ ){4}[0-9.]+\n`,
+		`2 × 200 +into 0 +mysqlimport +([0-9.]+ ){4}[0-9.]+\n`, `2 × 200 +into 300 +parallel +([0-9.]+ ){4}[0-9.]+\n`,
+		"filling every table to 300 rows\n", "tables holding 0 rows each", "tables holding 300 rows each",
 		`\n +200 +[0-9.]+ \([0-9.]+–[0-9.]+, 1\) +[0-9.]+ \([0-9.]+–[0-9.]+, 5\) `,
 		`\n +50 +[0-9.]+× \(rounds [0-9.]+–[0-9.]+\) +[0-9.]+× \(rounds [0-9.]+–[0-9.]+\) +[0-5] of 5 `,
 		`\n +200 +parallel +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+%`,
@@ -44,8 +46,9 @@ func TestCompareSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Written by `bench --bin", "What ran, and on what", "cores of", "shared its", "Seconds: median (fastest–slowest, runs)",
-		"Gains:", "Where the time goes", "Recommendation\n- ", "What these figures can and cannot carry", "differed by up to"} {
+	for _, want := range []string{"Written by `bench --bin", "What ran, and on what", "cores of", "shared its", "Seconds: median (fastest–slowest, runs), into empty tables",
+		"Gains:", "Where the time goes", "Recommendation\n- ", "- Into tables that already held 300 rows each: ", "\nTables that already held 300 rows each\n",
+		"The everyday import, 2 × 50 rows into tables that already held 300 rows each: linear ", "What these figures can and cannot carry", "differed by up to"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("findings lack %q:\n%s", want, text)
 		}

@@ -58,8 +58,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // options are the command's flags.
 type options struct {
 	rows, runs, concurrency, processes, chunkRows int
-	// stored is the rows each table holds before every import: filler rows that no file holds.
-	stored int
+	// stored is the rows each table holds before every import: filler rows that no file holds. A comparison
+	// runs at each of storedLevels in turn, the first of which the databases are made with; a bench runs at one.
+	stored       int
+	storedLevels []int
 	// gen shapes the generated files: RepeatEvery repeats keys.
 	gen                                    gen.Options
 	bin, redisURL, mysqlDSN, modes, prefix string
@@ -79,7 +81,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.IntVar(&o.concurrency, "concurrency", 4, "parallel mode's concurrency per worker process")
 	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
 	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
-	fs.IntVar(&o.stored, "stored", 0, "`rows` each table already holds before every import, as production tables do: filler rows that no file holds, made once in each mode's database")
+	stored := fs.String("stored", "0", "`rows` each table already holds before every import, as production tables do: filler rows that no file holds, made once in each mode's database; with --sizes, a comma-separated list, rising, to compare at each")
 	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), mysqlimport (both files on one connection), mysqlimport-threads (--use-threads=2, a file per connection) and lesson5 (the original program's way: one autocommitted INSERT a row)")
 	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record (3 or more) the key of an earlier one: 10 repeats 10% of keys; 0 repeats none")
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
@@ -93,16 +95,22 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	for f := range strings.SplitSeq(*sizes, ",") {
-		if f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return &cli.UsageError{Msg: fmt.Sprintf("--sizes: %q is not a positive number of rows", f)}
-		}
-		o.sizes = append(o.sizes, n)
+	var err error
+	if o.sizes, err = parseRows("--sizes", *sizes, 1); err != nil {
+		return err
 	}
+	if o.storedLevels, err = parseRows("--stored", *stored, 0); err != nil {
+		return err
+	}
+	switch {
+	case len(o.storedLevels) == 0:
+		o.storedLevels = []int{0}
+	case !slices.IsSorted(o.storedLevels) || len(slices.Compact(slices.Clone(o.storedLevels))) < len(o.storedLevels):
+		return &cli.UsageError{Msg: "--stored: the levels must rise"}
+	case len(o.storedLevels) > 1 && len(o.sizes) == 0:
+		return &cli.UsageError{Msg: "--stored takes a list only with --sizes"}
+	}
+	o.stored = o.storedLevels[0]
 	if len(o.sizes) > 0 {
 		o.modes = "linear,parallel,mysqlimport,lesson5"
 	}
@@ -111,9 +119,6 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	}
 	if o.rows < 1 || o.runs < 1 || o.concurrency < 1 || o.processes < 1 {
 		return &cli.UsageError{Msg: "--rows, --runs, --concurrency and --processes must be at least 1"}
-	}
-	if o.stored < 0 {
-		return &cli.UsageError{Msg: "--stored must be 0 or more"}
 	}
 	if o.rows > gen.MaxRows || slices.Max(append([]int{0}, o.sizes...)) > gen.MaxRows {
 		return &cli.UsageError{Msg: fmt.Sprintf("--rows and --sizes must be at most %d", gen.MaxRows)}
@@ -147,18 +152,18 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if len(o.sizes) > 0 {
 		fmt.Fprintf(stdout, "compare: linear (1 process × 1), parallel (%d process(es) × %d), mysqlimport --local and, up to %d rows per file, the lesson-5 style, in turn; %d rounds, %d× that under %d rows per file; chunks of %d rows\n\n",
 			o.processes, o.concurrency, lesson5Max, o.runs, smallFactor, smallBelow, o.chunkRows)
-		results, err := compare(ctx, o, envs, stdout)
+		levels, err := compare(ctx, o, envs, stdout)
 		if err != nil {
 			return err
 		}
 		if o.plot != "" {
-			if err := writePlot(o.plot, results, o); err != nil {
+			if err := writePlot(o.plot, levels, o); err != nil {
 				return fmt.Errorf("--plot: %w", err)
 			}
 			fmt.Fprintf(stdout, "wrote %s\n", o.plot)
 		}
 		if o.findings != "" {
-			if err := writeFindings(ctx, o.findings, results, o, "bench "+strings.Join(args, " ")); err != nil {
+			if err := writeFindings(ctx, o.findings, levels, o, "bench "+strings.Join(args, " ")); err != nil {
 				return fmt.Errorf("--findings: %w", err)
 			}
 			fmt.Fprintf(stdout, "wrote %s\n", o.findings)
@@ -266,6 +271,26 @@ type modeEnv struct {
 	enqueueRSS int64
 }
 
+// fill adds n filler rows to each table, and counts the tables as a run would.
+func (e *modeEnv) fill(ctx context.Context, mode string, n int) error {
+	for _, k := range record.Kinds {
+		if err := labdb.Prefill(ctx, e.lab, k.Table(), n); err != nil {
+			return err
+		}
+	}
+	// The first count of a large table starts keeping its count, with one COUNT(*): a user's first run after the
+	// upgrade pays it once, and no timed run should.
+	if isLoader(mode) || strings.HasSuffix(mode, beforeSuffix) {
+		return nil
+	}
+	for _, k := range record.Kinds {
+		if _, err := e.db.Count(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, error) {
 	cfg, err := mysql.ParseDSN(o.mysqlDSN)
 	if err != nil {
@@ -292,24 +317,12 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 			return nil, err
 		}
 	}
-	for _, k := range record.Kinds {
-		if err := labdb.Prefill(ctx, e.lab, k.Table(), o.stored); err != nil {
-			e.close(o.redisURL)
-			return nil, err
-		}
+	if err := e.fill(ctx, mode, o.stored); err != nil {
+		e.close(o.redisURL)
+		return nil, err
 	}
 	if isLoader(mode) {
 		return e, nil
-	}
-	// The first count of a large table starts keeping its count, with one COUNT(*): a user's first run after the
-	// upgrade pays it once, and no timed run should.
-	if !strings.HasSuffix(mode, beforeSuffix) {
-		for _, k := range record.Kinds {
-			if _, err := e.db.Count(ctx, k); err != nil {
-				e.close(o.redisURL)
-				return nil, err
-			}
-		}
 	}
 	// Parallel and reimport run o's workers; linear mode, an earlier version's too, one worker at concurrency 1.
 	processes, concurrency := o.processes, o.concurrency
@@ -386,7 +399,7 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 		return measure{}, err
 	}
 	if e.mode == modeLesson5 {
-		return e.lesson5Once(ctx, rows, data)
+		return e.lesson5Once(ctx, rows, o.stored, data)
 	}
 	var cmd *exec.Cmd
 	if isLoader(e.mode) {
@@ -428,7 +441,7 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 }
 
 // lesson5Once imports the files of data the lesson-5 way, in this process, whose CPU it is charged with.
-func (e *modeEnv) lesson5Once(ctx context.Context, rows int, data string) (measure, error) {
+func (e *modeEnv) lesson5Once(ctx context.Context, rows, stored int, data string) (measure, error) {
 	srv := serverPIDs()
 	cpuBefore, selfBefore := readCPU(srv, nil), selfCPU()
 	start := time.Now()
@@ -438,7 +451,7 @@ func (e *modeEnv) lesson5Once(ctx context.Context, rows int, data string) (measu
 	if err != nil {
 		return measure{}, err
 	}
-	return m, e.check(ctx, rows, 0, "", false)
+	return m, e.check(ctx, rows, stored, "", false)
 }
 
 // check confirms that the run stored every row, so a fast failure cannot pass for a fast import, and that an
@@ -607,6 +620,22 @@ func showTimes(xs []float64) string {
 	return strings.Join(parts, " ")
 }
 
+// parseRows reads a flag's comma-separated row counts, each at least least.
+func parseRows(flag, list string, least int) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(list, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < least {
+			return nil, &cli.UsageError{Msg: fmt.Sprintf("%s: %q is not a number of rows of at least %d", flag, f, least)}
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // Bytes per pair of rows (a customer and a product), with room to spare: in the generated files, and in MariaDB's
 // tables, indexes and logs, per mode's database.
 const fileBytesPerRow, tableBytesPerRow = 200, 600
@@ -630,7 +659,7 @@ func checkDisk(ctx context.Context, o options, modes int) error {
 		return err
 	}
 	if _, err := os.Stat(datadir); err == nil {
-		need[datadir] += uint64(modes) * uint64(rows+o.stored) * tableBytesPerRow
+		need[datadir] += uint64(modes) * uint64(rows+slices.Max(o.storedLevels)) * tableBytesPerRow
 	}
 	for dir, n := range need {
 		var st syscall.Statfs_t

@@ -141,3 +141,23 @@ func TestBenchOnStoredRows(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredLevels: --stored takes a rising list with --sizes only, and refuses anything else before it touches a
+// server.
+func TestStoredLevels(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--stored", "1000,0", "--sizes", "10"},
+		{"--stored", "1000,1000", "--sizes", "10"},
+		{"--stored", "0,1000"},
+		{"--stored", "-1"},
+		{"--stored", "many"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args = append(args, "--mysql", "nobody@tcp(127.0.0.1:1)/", "--redis", "redis://127.0.0.1:1")
+		code := run(t.Context(), args, &stdout, &stderr)
+		if code != cli.ExitError || !regexp.MustCompile(`error: --stored.*\nusage: `).MatchString(stderr.String()) {
+			t.Errorf("%q: exit %d, %s; want a usage error that names --stored", args, code, stderr.String())
+		}
+	}
+}
