@@ -8,7 +8,7 @@ ROWS        ?= 300000
 RUNS        ?= 5
 STORED      ?= 0
 
-.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale
+.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale bench-update
 
 # The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
@@ -65,6 +65,11 @@ bench-scale: lab-build
 # also runs an earlier version's binaries from DIR, in turn, and prints now against before.
 bench-reimport: lab-build
 	bin/bench -modes parallel,reimport -rows $(ROWS) -runs $(RUNS) $(if $(BEFORE),-before $(BEFORE))
+
+# An import in update mode of 2 x ROWS rows already stored, every tenth changed, RUNS rounds in turn with a fresh
+# import of the same rows and with mysqlimport --replace of the changed rows over the same stored rows.
+bench-update: lab-build
+	bin/bench -modes parallel,update,mysqlimport-replace -rows $(ROWS) -runs $(RUNS) -stored $(STORED)
 
 # The enqueuer's peak memory at 2 x 100,000 and 2 x 1,000,000 rows, with and without repeated keys.
 bench-memory: lab-build

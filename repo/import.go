@@ -196,10 +196,13 @@ func (d *DB) Committed(ctx context.Context, taskID string) (Written, error) {
 }
 
 // columnList is the kind's columns, as an INSERT or LOAD DATA lists them.
-func columnList(k record.Kind) string {
+func columnList(k record.Kind) string { return prefixed("", k) }
+
+// prefixed is k's columns, in order, each quoted after prefix: "s.`name`, …".
+func prefixed(prefix string, k record.Kind) string {
 	names := make([]string, len(k.Columns()))
 	for i, c := range k.Columns() {
-		names[i] = quoteIdent(c.Name)
+		names[i] = prefix + quoteIdent(c.Name)
 	}
 	return strings.Join(names, ", ")
 }
@@ -470,8 +473,17 @@ func (d *DB) updateRows(ctx context.Context, tx *sql.Tx, t Task) (added, updated
 
 	cols := columnList(k)
 	key := quoteIdent(k.Columns()[k.KeyIndex()].Name)
-	res, err := tx.ExecContext(ctx, "INSERT INTO "+table+" ("+cols+") SELECT "+cols+" FROM "+staging+" ORDER BY "+key+
-		" ON DUPLICATE KEY UPDATE "+table+"."+key+" = "+table+"."+key)
+	// The absent rows are those the table lacks as the INSERT reads it: a lookup a row, where an INSERT of every
+	// row that leaves the present ones alone (ON DUPLICATE KEY UPDATE key = key) tries each one, 27 ms against
+	// 64 ms for a 20,000-row task with every row present. Under READ COMMITTED that read is not locked, so another
+	// program may add one of the keys before the INSERT reaches it; the INSERT then fails on the duplicate, is
+	// undone alone, and the slower way runs instead, which is exact under any writer.
+	res, err := tx.ExecContext(ctx, "INSERT INTO "+table+" ("+cols+") SELECT "+prefixed("s.", k)+" FROM "+staging+" AS s LEFT JOIN "+table+
+		" AS d ON d."+key+" = s."+key+" WHERE d."+key+" IS NULL ORDER BY s."+key)
+	if merr := (*mysql.MySQLError)(nil); errors.As(err, &merr) && merr.Number == errDupEntry {
+		res, err = tx.ExecContext(ctx, "INSERT INTO "+table+" ("+cols+") SELECT "+cols+" FROM "+staging+" ORDER BY "+key+
+			" ON DUPLICATE KEY UPDATE "+table+"."+key+" = "+table+"."+key)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("repo: add the absent rows of task %s: %w", t.ID, err)
 	}
@@ -479,13 +491,20 @@ func (d *DB) updateRows(ctx context.Context, tx *sql.Tx, t Task) (added, updated
 	if err != nil {
 		return 0, 0, fmt.Errorf("repo: add the absent rows of task %s: %w", t.ID, err)
 	}
-	var set []string
+	// Only the rows that differ join: an UPDATE of two tables holds every row it joins in a temporary table before
+	// it writes, and with every present row joined it took 300 ms of a 20,000-row task where 2,000 had changed,
+	// against 47 ms. The values compare byte for byte, as the UPDATE itself does: under the tables' collation, which
+	// pads with spaces, a trailing space added or removed would compare equal, and be lost.
+	var set, differ []string
 	for i, c := range k.Columns() {
 		if i != k.KeyIndex() {
-			set = append(set, "d."+quoteIdent(c.Name)+" = s."+quoteIdent(c.Name))
+			col := quoteIdent(c.Name)
+			set = append(set, "d."+col+" = s."+col)
+			differ = append(differ, "NOT (BINARY d."+col+" <=> BINARY s."+col+")")
 		}
 	}
-	res, err = tx.ExecContext(ctx, "UPDATE "+table+" AS d JOIN "+staging+" AS s ON d."+key+" = s."+key+" SET "+strings.Join(set, ", "))
+	res, err = tx.ExecContext(ctx, "UPDATE "+table+" AS d JOIN "+staging+" AS s ON d."+key+" = s."+key+" SET "+strings.Join(set, ", ")+
+		" WHERE "+strings.Join(differ, " OR "))
 	if err != nil {
 		return 0, 0, fmt.Errorf("repo: update the present rows of task %s: %w", t.ID, err)
 	}

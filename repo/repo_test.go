@@ -253,22 +253,23 @@ func TestImportTaskAddsAndCountsPresent(t *testing.T) {
 	})
 }
 
-// TestImportTaskUpdateMode: in update mode a present row whose values differ takes the task's, an equal one is
-// left as it is, an absent one is added, and the counts say which was which; a second delivery writes nothing and
-// reports the first one's counts.
+// TestImportTaskUpdateMode: in update mode a present row whose values differ takes the task's, even by a trailing
+// space alone, which the tables' PAD SPACE collation compares equal; an equal one is left as it is, an absent one is added, and the
+// counts say which was which; a second delivery writes nothing and reports the first one's counts.
 func TestImportTaskUpdateMode(t *testing.T) {
 	t.Parallel()
 	forEachMethod(t, func(t *testing.T, b *testBundle) {
-		if _, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), products("P1", "P2", "P3"))); err != nil {
+		if _, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), products("P1", "P2", "P3", "P6"))); err != nil {
 			t.Fatal(err)
 		}
-		rows := products("P1", "P2", "P3", "P4") // P1, P2 and P3 as before; P4 new
-		rows[1].Fields[1] = "changed desk"       // P2's description
-		rows[2].Fields[3] = "77"                 // P3's quantity
+		rows := products("P1", "P2", "P3", "P6", "P4") // P1, P2, P3 and P6 as before; P4 new
+		rows[0].Fields[1] = "desk P1 "                 // P1's description, a trailing space only
+		rows[1].Fields[1] = "changed desk"             // P2's description
+		rows[2].Fields[3] = "77"                       // P3's quantity
 		task := b.task(t, "r2", record.Products, 2)
 		task.Update = true
 		task = withRows(task, rows)
-		want := Written{Counts: record.Counts{Added: 1, Present: 3, Updated: 2, Unchanged: 1}}
+		want := Written{Counts: record.Counts{Added: 1, Present: 4, Updated: 3, Unchanged: 1}}
 		w, err := b.db.ImportTask(b.ctx, task)
 		if err != nil {
 			t.Fatal(err)
@@ -289,7 +290,7 @@ func TestImportTaskUpdateMode(t *testing.T) {
 			got[k] = v
 		}
 		q.Close()
-		wantRows := map[string]string{"P1": "desk P1|office|0", "P2": "changed desk|office|1", "P3": "desk P3|office|77", "P4": "desk P4|office|3"}
+		wantRows := map[string]string{"P1": "desk P1 |office|0", "P2": "changed desk|office|1", "P3": "desk P3|office|77", "P6": "desk P6|office|3", "P4": "desk P4|office|4"}
 		if diff := cmp.Diff(wantRows, got); diff != "" {
 			t.Errorf("products after the update (-want, +got):\n%s", diff)
 		}
@@ -306,8 +307,67 @@ func TestImportTaskUpdateMode(t *testing.T) {
 		if _, err := b.db.ImportTask(b.ctx, withRows(task, twice)); !errors.Is(err, ErrRepeatedKey) {
 			t.Errorf("a task with key P5 twice = %v, want ErrRepeatedKey", err)
 		}
-		if n, err := b.db.Count(b.ctx, record.Products); err != nil || n != 4 {
-			t.Errorf("products = %d, %v after the refused task; want 4", n, err)
+		if n, err := b.db.Count(b.ctx, record.Products); err != nil || n != 5 {
+			t.Errorf("products = %d, %v after the refused task; want 5", n, err)
+		}
+	})
+}
+
+// TestUpdateModeRacesAnotherWriter: another program adds one of an update task's absent keys, and commits it while
+// the task's INSERT waits on that key's lock. The INSERT's quick way to the absent rows read the table before the
+// key was there, so it meets the key; the exact way runs instead, and counts the key present, not added.
+func TestUpdateModeRacesAnotherWriter(t *testing.T) {
+	t.Parallel()
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		if _, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), products("P1", "P2"))); err != nil {
+			t.Fatal(err)
+		}
+		other, err := b.db.db.BeginTx(b.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Rollback()
+		if _, err := other.ExecContext(b.ctx, "INSERT INTO products VALUES ('P3', 'their desk', 'office', 9)"); err != nil {
+			t.Fatal(err)
+		}
+		rows := products("P1", "P2", "P3", "P4") // P3 the other program's, P4 absent
+		rows[1].Fields[1] = "changed desk"
+		task := b.task(t, "r2", record.Products, 2)
+		task.Update = true
+		type result struct {
+			w   Written
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			w, err := b.db.ImportTask(b.ctx, withRows(task, rows))
+			done <- result{w, err}
+		}()
+		// The event: the task's quick INSERT of its absent rows has started, and it cannot end before the other
+		// program does, as it waits on P3's lock. (Should the commit come before the INSERT first reads, it finds P3
+		// present, and the counts below hold all the same.)
+		for waiting := 0; waiting == 0; {
+			err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'INSERT INTO `products`%LEFT JOIN%'").Scan(&waiting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case r := <-done:
+				t.Fatalf("the task ended without waiting for the other program's key: %+v, %v", r.w, r.err)
+			default:
+			}
+		}
+		if err := other.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		want := Written{Counts: record.Counts{Added: 1, Present: 3, Updated: 2, Unchanged: 1}} // P2 and P3 updated
+		if r.err != nil || !cmp.Equal(want, r.w) {
+			t.Fatalf("update task = %+v, %v; want %+v", r.w, r.err, want)
+		}
+		var desc string
+		if err := b.db.db.QueryRowContext(b.ctx, "SELECT description FROM products WHERE product_id = 'P3'").Scan(&desc); err != nil || desc != "desk P3" {
+			t.Errorf("P3's description = %q, %v; want the task's %q", desc, err, "desk P3")
 		}
 	})
 }

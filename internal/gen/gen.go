@@ -23,11 +23,18 @@ type Options struct {
 	// number, and a key no other repeat takes: a file of n records holds n - n/RepeatEvery distinct keys
 	// (Distinct), and n/RepeatEvery of them occur twice.
 	RepeatEvery int
+	// ChangeEvery, when 2 or more, gives every ChangeEvery-th record a changed name or description (Changed is
+	// appended), keys and every other value as without it: the same size's file then differs from the plain one
+	// in n/ChangeEvery records, as a file of updates does.
+	ChangeEvery int
 	// BOM starts the file with a UTF-8 byte-order mark, as spreadsheet exports do.
 	BOM bool
 	// CRLF ends lines with \r\n instead of \n.
 	CRLF bool
 }
+
+// Changed is what ChangeEvery appends to a changed record's name or description.
+const Changed = " (changed)"
 
 // MaxRows is the most records per file that the commands generate: 2 × 10,000,000 rows are several GB on disk, in
 // the files and in MySQL.
@@ -94,6 +101,9 @@ func Write(w io.Writer, k record.Kind, rows int, opt Options) error {
 				j--
 			}
 			fields[0] = fields[0][:1] + fmt.Sprintf("%08d", j)
+		}
+		if opt.ChangeEvery > 1 && i%opt.ChangeEvery == 0 {
+			fields[1] += Changed
 		}
 		if err := cw.Write(fields); err != nil {
 			return err

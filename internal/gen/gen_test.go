@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,6 +152,36 @@ func TestRepeatEvery(t *testing.T) {
 		}
 		if len(recs)-1 != 1000 || len(keys) != Distinct(1000, opt) || len(keys) != 1000-1000/every || twice != 1000/every {
 			t.Errorf("every %d: %d records, %d distinct keys, %d twice; Distinct says %d", every, len(recs)-1, len(keys), twice, Distinct(1000, opt))
+		}
+	}
+}
+
+// TestChangeEvery: a file of updates differs from the plain file of the same size in every tenth record's name or
+// description, and only there.
+func TestChangeEvery(t *testing.T) {
+	t.Parallel()
+	for _, k := range record.Kinds {
+		plain, err := csv.NewReader(bytes.NewReader(generate(t, k, 1000, Options{}))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed, err := csv.NewReader(bytes.NewReader(generate(t, k, 1000, Options{ChangeEvery: 10}))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		differ := 0
+		for i := 1; i < len(plain); i++ {
+			want := slices.Clone(plain[i])
+			if i%10 == 0 {
+				want[1] += Changed
+				differ++
+			}
+			if !slices.Equal(changed[i], want) {
+				t.Fatalf("%s line %d: %q, want %q", k, i+1, changed[i], want)
+			}
+		}
+		if len(changed) != len(plain) || differ != 100 {
+			t.Errorf("%s: %d records against %d plain, %d changed; want 1000 and 100", k, len(changed)-1, len(plain)-1, differ)
 		}
 	}
 }

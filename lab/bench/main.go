@@ -63,7 +63,9 @@ type options struct {
 	stored       int
 	storedLevels []int
 	// gen shapes the generated files: RepeatEvery repeats keys.
-	gen                                    gen.Options
+	gen gen.Options
+	// changeEvery is how often the update modes' second files change a record.
+	changeEvery                            int
 	bin, redisURL, mysqlDSN, modes, prefix string
 	// before, when set, holds the binaries of an earlier version: each import mode also runs with them, in turn
 	// with this version's, as "mode@before".
@@ -82,7 +84,8 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	fs.IntVar(&o.processes, "processes", 1, "parallel mode's worker processes")
 	fs.IntVar(&o.chunkRows, "chunk-rows", coordinator.DefaultChunkRows, "records per task")
 	stored := fs.String("stored", "0", "`rows` each table already holds before every import, as production tables do: filler rows that no file holds, made once in each mode's database; with --sizes, a comma-separated list, rising, to compare at each")
-	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), mysqlimport (both files on one connection), mysqlimport-threads (--use-threads=2, a file per connection) and lesson5 (the original program's way: one autocommitted INSERT a row)")
+	fs.StringVar(&o.modes, "modes", "linear,parallel,mysqlimport,mysqlimport-threads", "comma-separated modes to run, in turn: linear, parallel, reimport (parallel, timing a second import of files already stored), update (parallel with --update, timing an import of the same rows with every --change-every-th changed, over the rows first stored), mysqlimport (both files on one connection), mysqlimport-threads (--use-threads=2, a file per connection), mysqlimport-replace (mysqlimport --replace of the changed rows over the rows first stored) and lesson5 (the original program's way: one autocommitted INSERT a row)")
+	fs.IntVar(&o.changeEvery, "change-every", 10, "the update modes change every `N`th record's name or description (2 or more)")
 	fs.IntVar(&o.gen.RepeatEvery, "repeat-every", 0, "give every `N`th record (3 or more) the key of an earlier one: 10 repeats 10% of keys; 0 repeats none")
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding the enqueue and worker binaries")
 	fs.StringVar(&o.before, "before", "", "folder holding an earlier version's binaries; each import mode also runs with them, in turn, as mode@before")
@@ -117,6 +120,9 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if o.gen.RepeatEvery != 0 && o.gen.RepeatEvery < 3 {
 		return &cli.UsageError{Msg: fmt.Sprintf("--repeat-every must be 0 or at least 3, got %d", o.gen.RepeatEvery)}
 	}
+	if o.changeEvery < 2 {
+		return &cli.UsageError{Msg: fmt.Sprintf("--change-every must be at least 2, got %d", o.changeEvery)}
+	}
 	if o.rows < 1 || o.runs < 1 || o.concurrency < 1 || o.processes < 1 {
 		return &cli.UsageError{Msg: "--rows, --runs, --concurrency and --processes must be at least 1"}
 	}
@@ -125,7 +131,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	}
 	var modes []string
 	for _, m := range strings.Split(o.modes, ",") {
-		if !slices.Contains([]string{"linear", "parallel", "reimport", "mysqlimport", "mysqlimport-threads", modeLesson5}, m) {
+		if !slices.Contains([]string{"linear", "parallel", "reimport", "update", "mysqlimport", "mysqlimport-threads", "mysqlimport-replace", modeLesson5}, m) {
 			return &cli.UsageError{Msg: fmt.Sprintf("unknown mode %q", m)}
 		}
 		modes = append(modes, m)
@@ -179,6 +185,11 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if err := gen.WriteDir(data, o.rows, o.gen); err != nil {
 		return err
 	}
+	// The update modes' second files: the same rows, every changeEvery-th changed, in a folder beside data's.
+	if err := gen.WriteDir(changedDir(data), o.rows, gen.Options{RepeatEvery: o.gen.RepeatEvery, ChangeEvery: o.changeEvery}); err != nil {
+		return err
+	}
+	defer os.RemoveAll(changedDir(data))
 	fmt.Fprintf(stdout, "bench: 2 × %d rows (%d distinct keys each), %d rounds, modes in turn: %s; parallel and reimport = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
 		o.rows, gen.Distinct(o.rows, o.gen), o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
 
@@ -228,9 +239,14 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		}
 	}
 	for _, v := range []string{"", beforeSuffix} {
-		if re, fresh := med["reimport"+v], med["parallel"+v]; re > 0 && fresh > 0 {
-			fmt.Fprintf(stdout, "reimport%s vs parallel%s: %.2f× the time of a fresh import (median reimport / median parallel)\n", v, v, re/fresh)
+		for _, m := range []string{"reimport", "update"} {
+			if re, fresh := med[m+v], med["parallel"+v]; re > 0 && fresh > 0 {
+				fmt.Fprintf(stdout, "%s%s vs parallel%s: %.2f× the time of a fresh import (median %s / median parallel)%s\n", m, v, v, re/fresh, m, byRound(times[m+v], times["parallel"+v]))
+			}
 		}
+	}
+	if up, re := med["update"], med["mysqlimport-replace"]; up > 0 && re > 0 {
+		fmt.Fprintf(stdout, "update vs mysqlimport-replace: %.2f× faster (median mysqlimport-replace s / median update s)%s\n", re/up, byRound(times["mysqlimport-replace"], times["update"]))
 	}
 	for _, m := range modes {
 		if now, then := med[strings.TrimSuffix(m, beforeSuffix)], med[m]; strings.HasSuffix(m, beforeSuffix) && now > 0 && then > 0 {
@@ -376,23 +392,42 @@ type measure struct {
 	cpu  cpuUse
 }
 
+// changedDir is where the update modes' changed files are, beside data.
+func changedDir(data string) string { return data + "-changed" }
+
 // runOnce empties the tables and imports the files of data, which hold rows records each, once. tag makes the
-// run's ID unique. The reimport mode imports the files once untimed first, so that the timed import finds every
-// row present.
+// run's ID unique. The reimport and update modes import the files once untimed first, so that the timed import
+// finds every row present: reimport imports the same files again, the update modes the changed ones.
 func (e *modeEnv) runOnce(ctx context.Context, o options, rows int, data, tag string) (measure, error) {
 	if err := labdb.Reset(ctx, e.lab); err != nil {
 		return measure{}, err
 	}
-	if e.mode == "reimport" {
-		if _, err := e.importOnce(ctx, o, rows, data, tag+"_fill", false); err != nil {
+	switch e.mode {
+	case "reimport":
+		if _, err := e.importOnce(ctx, o, rows, data, tag+"_fill", fresh); err != nil {
 			return measure{}, err
 		}
+		return e.importOnce(ctx, o, rows, data, tag, present)
+	case "update", "mysqlimport-replace":
+		if _, err := e.importOnce(ctx, o, rows, data, tag+"_fill", fresh); err != nil {
+			return measure{}, err
+		}
+		return e.importOnce(ctx, o, rows, changedDir(data), tag, changed)
 	}
-	return e.importOnce(ctx, o, rows, data, tag, e.mode == "reimport")
+	return e.importOnce(ctx, o, rows, data, tag, fresh)
 }
 
-// importOnce imports the files of data once into whatever the tables hold: nothing, or every row when present.
-func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string, present bool) (measure, error) {
+// What an import finds in the tables: none of its rows, all of them, or all of them with some to change.
+type finds int
+
+const (
+	fresh finds = iota
+	present
+	changed
+)
+
+// importOnce imports the files of data once into whatever the tables hold: none of its rows, or every row.
+func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag string, finds finds) (measure, error) {
 	// Each run starts on a quiet server: InnoDB writes the last run's pages in the background, and the next run,
 	// whatever its mode, would pay for them.
 	if _, err := labdb.Settle(ctx, e.lab, o.prefix, 30*time.Second); err != nil {
@@ -403,11 +438,22 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 	}
 	var cmd *exec.Cmd
 	if isLoader(e.mode) {
-		cmd = e.mysqlimport(ctx, data, e.mode == "mysqlimport-threads")
+		var opts []string
+		if e.mode == "mysqlimport-threads" {
+			opts = append(opts, "--use-threads=2")
+		}
+		if finds == changed {
+			opts = append(opts, "--replace")
+		}
+		cmd = e.mysqlimport(ctx, data, opts...)
 	} else {
-		cmd = exec.CommandContext(ctx, filepath.Join(e.bin, "enqueue"), "--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
-			"--queue", e.queue, "--run-id", e.queue+"_r"+tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet",
-			"--keep-results", "1h", data) // the bench's results key is checked at once; it need not stay for 30 days
+		args := []string{"--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
+			"--queue", e.queue, "--run-id", e.queue + "_r" + tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet",
+			"--keep-results", "1h"} // the bench's results key is checked at once; it need not stay for 30 days
+		if finds == changed {
+			args = append(args, "--update")
+		}
+		cmd = exec.CommandContext(ctx, filepath.Join(e.bin, "enqueue"), append(args, data)...)
 	}
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -437,7 +483,7 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && !isLoader(e.mode) {
 		e.enqueueRSS = max(e.enqueueRSS, ru.Maxrss)
 	}
-	return m, e.check(ctx, gen.Distinct(rows, o.gen), o.stored, out.String(), present)
+	return m, e.check(ctx, o, gen.Distinct(rows, o.gen), out.String(), finds)
 }
 
 // lesson5Once imports the files of data the lesson-5 way, in this process, whose CPU it is charged with.
@@ -451,21 +497,28 @@ func (e *modeEnv) lesson5Once(ctx context.Context, rows, stored int, data string
 	if err != nil {
 		return measure{}, err
 	}
-	return m, e.check(ctx, rows, stored, "", false)
+	return m, e.check(ctx, options{stored: stored}, rows, "", fresh)
 }
 
 // check confirms that the run stored every row, so a fast failure cannot pass for a fast import, and that an
 // import of ours reported the tuples it should: every row added to the stored ones, or, when every row was
-// present, none. The tables are counted by reading them, apart from the counts the run reported.
-func (e *modeEnv) check(ctx context.Context, rows, stored int, out string, present bool) error {
+// present, none. The tables are counted by reading them, apart from the counts the run reported. After changed
+// rows, each table holds exactly the changed ones, and our run counted them updated.
+func (e *modeEnv) check(ctx context.Context, o options, rows int, out string, finds finds) error {
+	stored := o.stored
 	if !isLoader(e.mode) {
 		var rep coordinator.Report
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			return fmt.Errorf("enqueue printed no results: %w", err)
 		}
 		want := coordinator.Tuple{Processed: int64(rows), Before: int64(stored), After: int64(stored + rows)}
-		if present {
+		if finds != fresh {
 			want = coordinator.Tuple{Before: int64(stored + rows), After: int64(stored + rows)}
+		}
+		for i, f := range rep.Files {
+			if finds == changed && f.Updated != int64(rows/o.changeEvery) {
+				return fmt.Errorf("%s: enqueue --update counted %d rows updated, want %d", record.Kinds[i], f.Updated, rows/o.changeEvery)
+			}
 		}
 		if len(rep.Results) != len(record.Kinds) {
 			return fmt.Errorf("enqueue reported %d tuples, want %d", len(rep.Results), len(record.Kinds))
@@ -490,6 +543,15 @@ func (e *modeEnv) check(ctx context.Context, rows, stored int, out string, prese
 		if n != int64(stored+rows) {
 			return fmt.Errorf("%s holds %d rows after the run, want %d", k.Table(), n, stored+rows)
 		}
+		if finds == changed {
+			n, err := labdb.CountChanged(ctx, e.lab, k.Table(), gen.Changed)
+			if err != nil {
+				return err
+			}
+			if n != int64(rows/o.changeEvery) {
+				return fmt.Errorf("%s holds %d changed rows after the run, want %d", k.Table(), n, rows/o.changeEvery)
+			}
+		}
 	}
 	return nil
 }
@@ -497,15 +559,12 @@ func (e *modeEnv) check(ctx context.Context, rows, stored int, out string, prese
 // mysqlimport loads both files with MariaDB's bulk loader in one command, as a DBA would, as RFC 4180 CSV: a comma
 // between fields, optional double quotes, and no backslash escapes. Each file goes into the table of its name,
 // whose columns are the file's, in order. Plain, it loads one file after the other on one connection; threads
-// loads them at once, a connection each (--use-threads=2).
-func (e *modeEnv) mysqlimport(ctx context.Context, data string, threads bool) *exec.Cmd {
+// loads them at once, a connection each (--use-threads=2); opts adds such options.
+func (e *modeEnv) mysqlimport(ctx context.Context, data string, opts ...string) *exec.Cmd {
 	host, port, _ := strings.Cut(e.cfg.Addr, ":")
 	args := []string{"--local", "--host", host, "--port", cmp.Or(port, "3306"), "--user", e.cfg.User,
 		"--fields-terminated-by=,", `--fields-optionally-enclosed-by="`, "--fields-escaped-by=", "--ignore-lines=1"}
-	if threads {
-		args = append(args, "--use-threads=2")
-	}
-	args = append(args, e.cfg.DBName)
+	args = append(append(args, opts...), e.cfg.DBName)
 	for _, k := range record.Kinds {
 		args = append(args, filepath.Join(data, k.FileName()))
 	}

@@ -115,6 +115,24 @@ func TestBenchReimport(t *testing.T) {
 	}
 }
 
+// TestBenchUpdate runs the update modes over 300 stored rows, 30 of them changed, into tables that hold 200 more:
+// the command checks that each table then holds exactly the 30 changed rows, and that enqueue --update counted 30
+// updated.
+func TestBenchUpdate(t *testing.T) {
+	t.Parallel()
+	e := newBenchEnv(t)
+	out := e.run("--modes", "parallel,update,mysqlimport-replace", "--rows", "300", "--stored", "200", "--runs", "2")
+	for _, want := range []string{
+		`round 2  update +[0-9.]+ s`, `round 2  mysqlimport-replace +[0-9.]+ s`,
+		`update vs parallel: [0-9.]+× the time of a fresh import .*; round by round`,
+		`update vs mysqlimport-replace: [0-9.]+× faster`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
 func TestTurns(t *testing.T) {
 	t.Parallel()
 	modes := []string{"a", "b", "c"}

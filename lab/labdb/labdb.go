@@ -282,3 +282,19 @@ func Prefill(ctx context.Context, db *sql.DB, table string, n int) error {
 
 // firstColumn is each table's key column.
 var firstColumn = map[string]string{"customers": "user_id", "products": "product_id"}
+
+// CountChanged counts the rows of table whose second column, the name or description that gen.Options.ChangeEvery
+// changes, ends with suffix.
+func CountChanged(ctx context.Context, db *sql.DB, table, suffix string) (int64, error) {
+	var col string
+	err := db.QueryRowContext(ctx, "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND ordinal_position = 2", table).Scan(&col)
+	if err != nil {
+		return 0, fmt.Errorf("labdb: count changed %s: %w", table, err)
+	}
+	var n int64
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quoteIdent(table)+" WHERE RIGHT("+quoteIdent(col)+", CHAR_LENGTH(?)) = ?", suffix, suffix).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("labdb: count changed %s: %w", table, err)
+	}
+	return n, nil
+}
