@@ -7,6 +7,7 @@ DATA        ?= testdata
 ROWS        ?= 300000
 RUNS        ?= 5
 STORED      ?= 0
+ETA_ROWS    ?= 1000000
 
 .PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale bench-update
 
@@ -49,17 +50,17 @@ bench-e2e: lab-build
 counts:
 	$(GO) -C lab run ./counts -rows $(if $(filter 0,$(STORED)),5000000,$(STORED)) -runs $(RUNS)
 
-# How honest the bars' time left is: RUNS real runs of 2 x ROWS rows (1,000,000 unless set) through one worker at
+# How honest the bars' time left is: RUNS real runs of 2 x ETA_ROWS rows (1,000,000 unless set) through one worker at
 # CONCURRENCY, with each estimate from a file's 10% mark against the real time left, and the worst errors.
 eta: build
-	$(GO) -C lab run ./eta -bin ../bin -rows $(if $(filter 300000,$(ROWS)),1000000,$(ROWS)) -runs $(RUNS) -concurrency $(CONCURRENCY)
+	$(GO) -C lab run ./eta -bin ../bin -rows $(ETA_ROWS) -runs $(RUNS) -concurrency $(CONCURRENCY)
 
-# 2 x 10,000,000 rows imported fresh, linear, parallel and mysqlimport --local, once each after a 2 x 100,000 round
+# 2 x 10,000,000 rows imported fresh, linear, parallel and mysqlimport --local, once each, then a 2 x 100,000 round
 # of the same modes, for the peak memory to compare: wall time, rows/s, CPU per process and every process's peak RSS.
 # The bench refuses at once if the files and tables would not fit on the disk (about 12 GB with its databases).
 bench-scale: lab-build
-	bin/bench -rows 100000 -runs 1 -modes linear,parallel,mysqlimport
 	bin/bench -rows 10000000 -runs 1 -modes linear,parallel,mysqlimport
+	bin/bench -rows 100000 -runs 1 -modes linear,parallel,mysqlimport
 
 # A fresh parallel import against a re-import of the same 2 x ROWS rows, all present, RUNS rounds in turn. BEFORE=DIR
 # also runs an earlier version's binaries from DIR, in turn, and prints now against before.

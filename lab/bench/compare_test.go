@@ -47,7 +47,7 @@ func TestCompareSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Written by `bench --bin", "What ran, and on what", "cores of", "shared its", "Seconds: median (fastest–slowest, runs), into empty tables",
-		"Gains:", "Where the time goes", "Recommendation\n- ", "- Into tables that already held 300 rows each: ", "\nTables that already held 300 rows each\n",
+		"Gains:", "Where the time goes", "Recommendation\n- ", "- Into tables that already held 300 rows each, by the same rule: ", "\nTables that already held 300 rows each\n",
 		"The everyday import, 2 × 50 rows into tables that already held 300 rows each: linear ", "What these figures can and cannot carry", "differed by up to"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("findings lack %q:\n%s", want, text)

@@ -108,10 +108,10 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	switch {
 	case len(o.storedLevels) == 0:
 		o.storedLevels = []int{0}
-	case !slices.IsSorted(o.storedLevels) || len(slices.Compact(slices.Clone(o.storedLevels))) < len(o.storedLevels):
-		return &cli.UsageError{Msg: "--stored: the levels must rise"}
 	case len(o.storedLevels) > 1 && len(o.sizes) == 0:
 		return &cli.UsageError{Msg: "--stored takes a list only with --sizes"}
+	case !slices.IsSorted(o.storedLevels) || len(slices.Compact(slices.Clone(o.storedLevels))) < len(o.storedLevels):
+		return &cli.UsageError{Msg: "--stored: the row counts must rise, as each is filled on top of the one before"}
 	}
 	o.stored = o.storedLevels[0]
 	if len(o.sizes) > 0 {
@@ -190,7 +190,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		return err
 	}
 	defer os.RemoveAll(changedDir(data))
-	fmt.Fprintf(stdout, "bench: 2 × %d rows (%d distinct keys each), %d rounds, modes in turn: %s; parallel and reimport = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
+	fmt.Fprintf(stdout, "bench: 2 × %d rows (%d distinct keys each), %d round(s), modes in turn: %s; every mode of ours but linear = %d worker process(es) at concurrency %d; chunks of %d rows\n\n",
 		o.rows, gen.Distinct(o.rows, o.gen), o.runs, strings.Join(modes, ", "), o.processes, o.concurrency, o.chunkRows)
 
 	times, use := map[string][]float64{}, map[string][]cpuUse{}
@@ -246,7 +246,7 @@ func bench(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		}
 	}
 	if up, re := med["update"], med["mysqlimport-replace"]; up > 0 && re > 0 {
-		fmt.Fprintf(stdout, "update vs mysqlimport-replace: %.2f× faster (median mysqlimport-replace s / median update s)%s\n", re/up, byRound(times["mysqlimport-replace"], times["update"]))
+		fmt.Fprintf(stdout, "update vs mysqlimport-replace: %.2f× the time of mysqlimport --replace (median update s / median mysqlimport-replace s)%s\n", up/re, byRound(times["update"], times["mysqlimport-replace"]))
 	}
 	for _, m := range modes {
 		if now, then := med[strings.TrimSuffix(m, beforeSuffix)], med[m]; strings.HasSuffix(m, beforeSuffix) && now > 0 && then > 0 {

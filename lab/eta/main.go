@@ -248,7 +248,7 @@ func (r *recording) print(w io.Writer, run int) error {
 				}
 			}
 		}
-		summary = append(summary, fmt.Sprintf("run %d %s: done at %.2f s; from the 10%% mark, %d estimates: eta's worst error %s (%s where 1 s or more was left), the whole-run estimate's %s",
+		summary = append(summary, fmt.Sprintf("run %d %s: done at %.2f s; from the 10%% mark, %d estimates: eta's worst error %s; where 1 s or more was left, %s; the whole-run estimate's %s (+ is too long, − too short)",
 			run, k, doneAt.Seconds(), worst.n, worst.worstString(), worstLong.worstString(), worstOld.worstString()))
 	}
 	if err := tw.Flush(); err != nil {
@@ -297,6 +297,9 @@ func (e *errs) add(l eta.Left, real float64) string {
 }
 
 func (e *errs) worstString() string {
+	if e.n == 0 {
+		return "none"
+	}
 	s := fmt.Sprintf("%+.0f%%", 100*e.worst)
 	if e.unknown > 0 {
 		s += fmt.Sprintf(", %d unknown", e.unknown)
