@@ -287,9 +287,9 @@ var breakages = []breakage{
 	// Update mode.
 	{
 		name: "update: every present row counted as updated",
-		file: "repo/import.go",
-		old:  "\treturn int(n), int(u), nil\n",
-		new:  "\treturn int(n), t.Rows - int(n) + 0*int(u), nil\n",
+		file: "repo/update.go",
+		old:  "\treturn added, updated, nil\n",
+		new:  "\treturn added, t.Rows - added + 0*updated, nil\n",
 		pkgs: []string{"./repo", "./cmd/enqueue"},
 		run:  "Update|Oracle",
 	},
