@@ -9,7 +9,7 @@ RUNS        ?= 5
 STORED      ?= 0
 ETA_ROWS    ?= 1000000
 
-.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale bench-update
+.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale bench-update fresh-run-test
 
 # The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
@@ -84,6 +84,12 @@ mutants:
 # Regenerates the shipped sample data; TestShippedTestdata keeps it equal to this output.
 testdata:
 	$(GO) run ./cmd/gendata -rows 1000 testdata
+
+# `make run` on a fresh Debian machine, as root: a minimal bookworm in a namespace of its own, with no Redis, no
+# MariaDB and no view of this machine's servers, in which `make run` must install both and print the tuples. Needs
+# root; slow (a few minutes), so it is not part of `make test`.
+fresh-run-test:
+	scripts/fresh-run-test
 
 # docs/monitor.png and docs/monitor-queue.png: the web monitor in headless Chromium during a real run.
 screenshot:
