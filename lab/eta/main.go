@@ -72,8 +72,12 @@ func measure(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wri
 	fs.StringVar(&o.mysqlDSN, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server `DSN`; the command makes a database of its own on it")
 	fs.StringVar(&o.prefix, "prefix", "hpnorton_eta_"+strconv.FormatInt(time.Now().UnixNano(), 36), "names the database, queue and run IDs the command makes")
 	fs.StringVar(&o.trace, "trace", "", "also write every progress report to this `file`, a JSON object a line, to study estimators on")
+	replayFile := fs.String("replay", "", "run nothing: give the reports of a `file` that --trace wrote to today's estimator, and print its errors")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	if *replayFile != "" {
+		return replay(*replayFile, stdout)
 	}
 	if o.rows < 1 || o.runs < 1 || o.processes < 1 || o.concurrency < 1 || o.chunkRows < 1 || o.rows > gen.MaxRows {
 		return &cli.UsageError{Msg: fmt.Sprintf("--rows (at most %d), --runs, --processes, --concurrency and --chunk-rows must be at least 1", gen.MaxRows)}
@@ -196,8 +200,10 @@ type report struct {
 }
 
 // observe is the run's Config.Progress.
-func (r *recording) observe(files []coordinator.FileProgress) {
-	now := time.Now()
+func (r *recording) observe(files []coordinator.FileProgress) { r.observeAt(time.Now(), files) }
+
+// observeAt takes a report made at now, on a real run or replayed from a trace.
+func (r *recording) observeAt(now time.Time, files []coordinator.FileProgress) {
 	in := make([]eta.File, len(files))
 	old := make([]eta.Left, len(files))
 	el := now.Sub(r.start)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +27,9 @@ func TestMeasuresBothFiles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
+	trace := filepath.Join(t.TempDir(), "trace.jsonl")
 	args := []string{"--bin", bin, "--redis", testenv.RedisURL(), "--mysql", dsn, "--prefix", ns,
-		"--rows", "4000", "--chunk-rows", "200", "--runs", "2"}
+		"--rows", "4000", "--chunk-rows", "200", "--runs", "2", "--trace", trace}
 	if code := run(ctx, args, &stdout, &stderr); code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
@@ -40,5 +42,16 @@ func TestMeasuresBothFiles(t *testing.T) {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("output lacks %s:\n%s", want, out)
 		}
+	}
+
+	// The trace gives the same runs back: each file done at the same instant, with as many estimates.
+	var replayed bytes.Buffer
+	if code := run(ctx, []string{"--replay", trace}, &replayed, &stderr); code != cli.ExitOK {
+		t.Fatalf("replay: exit %d\n%s", code, stderr.String())
+	}
+	summary := regexp.MustCompile(`(?m)^run [0-9]+ [a-z]+: done at [0-9.]+ s; from the 10% mark, [0-9]+ estimates`)
+	want, got := summary.FindAllString(out, -1), summary.FindAllString(replayed.String(), -1)
+	if len(want) != 4 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("replayed summaries\n%s\nwant those of the runs\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
