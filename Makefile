@@ -37,8 +37,9 @@ test: lint
 	$(GO) -C lab test -race -count=1 ./...
 
 # End-to-end seconds and rows/s of linear and parallel mode at 2 x 1,000 and 2 x 300,000 rows, in-process worker.
+# STORED=N adds the 2 x 1,000-row parallel run into tables that already hold N rows each (filled once per round).
 bench:
-	$(GO) test -run '^$$' -bench BenchmarkImport -benchtime 3x -count 3 ./cmd/enqueue
+	HPNORTON_BENCH_STORED=$(STORED) $(GO) test -run '^$$' -bench BenchmarkImport -benchtime 3x -count 3 ./cmd/enqueue
 
 # Linear, parallel and mysqlimport --local in turn on 2 x ROWS rows, RUNS rounds: medians, ratios, peak memory.
 # STORED=N imports into tables that already hold N rows each.
