@@ -34,6 +34,7 @@ import (
 	"hpnorton/internal/cli"
 	"hpnorton/internal/coordinator"
 	"hpnorton/internal/gen"
+	"hpnorton/internal/ledger"
 	"hpnorton/internal/record"
 	"hpnorton/lab/labdb"
 	"hpnorton/lab/lesson5"
@@ -620,8 +621,16 @@ func (e *modeEnv) close(redisURL string) {
 		if opt, err := redis.ParseURL(redisURL); err == nil {
 			rdb := redis.NewClient(opt)
 			in := asynq.NewInspectorFromRedisClient(rdb)
-			if err := in.DeleteQueue(tasks.QueueFor(e.queue, e.db.ID), true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			queue := tasks.QueueFor(e.queue, e.db.ID)
+			if err := in.DeleteQueue(queue, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+			// DeleteQueue leaves the queue's counters of processed and failed tasks, the total ones with no expiry.
+			// The runs' results keys were checked when each run ended; they need not wait out their hour.
+			for _, pattern := range []string{"asynq:{" + queue + "}:*", ledger.ResultsKey(e.queue + "_r*")} {
+				if err := deleteMatching(rdb, pattern); err != nil {
+					fmt.Fprintln(os.Stderr, "bench:", err)
+				}
 			}
 			in.Close()
 			rdb.Close()
@@ -730,4 +739,16 @@ func checkDisk(ctx context.Context, o options, modes int) error {
 		}
 	}
 	return nil
+}
+
+// deleteMatching deletes the Redis keys that match pattern.
+func deleteMatching(rdb *redis.Client, pattern string) error {
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			return err
+		}
+	}
+	return iter.Err()
 }
