@@ -413,6 +413,13 @@ func (d *DB) batchLen(rows [][]any, placeholders int) int {
 // with a no-op assignment leaves a present row untouched and counts it 0 in RowsAffected. Unlike INSERT IGNORE it
 // does not turn other errors, such as an over-long value, into warnings and silently altered data.
 func insertBatch(ctx context.Context, tx *sql.Tx, k record.Kind, table string, rows [][]any) (int, error) {
+	key := quoteIdent(k.Columns()[k.KeyIndex()].Name)
+	return insertRows(ctx, tx, k, table, rows, key+" = "+key)
+}
+
+// insertRows is one multi-row INSERT of rows with onDuplicate as its ON DUPLICATE KEY UPDATE assignments, and
+// returns its RowsAffected: 1 a row inserted, 2 a present row changed, 0 one left as it was.
+func insertRows(ctx context.Context, tx *sql.Tx, k record.Kind, table string, rows [][]any, onDuplicate string) (int, error) {
 	cols := k.Columns()
 	var q strings.Builder
 	q.WriteString("INSERT INTO " + quoteIdent(table) + " (" + columnList(k) + ") VALUES ")
@@ -425,8 +432,7 @@ func insertBatch(ctx context.Context, tx *sql.Tx, k record.Kind, table string, r
 		q.WriteString(tuple)
 		args = append(args, r...)
 	}
-	key := quoteIdent(cols[k.KeyIndex()].Name)
-	q.WriteString(" ON DUPLICATE KEY UPDATE " + key + " = " + key)
+	q.WriteString(" ON DUPLICATE KEY UPDATE " + onDuplicate)
 	res, err := tx.ExecContext(ctx, q.String(), args...)
 	var merr *mysql.MySQLError
 	if errors.As(err, &merr) && (merr.Number == errDataTooLong || merr.Number == errIncorrectValue || merr.Number == errOutOfRange) {

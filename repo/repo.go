@@ -60,6 +60,9 @@ type DB struct {
 	Method Method
 	// keepCountsFrom is keepCountsFrom, which tests lower to see a small table kept.
 	keepCountsFrom int64
+	// beforeUpdateWrites, when set, runs between update mode's locking read and its first write: tests let another
+	// program in at that instant.
+	beforeUpdateWrites func()
 }
 
 // DefaultRowsPerStatement is the batch size multi-row INSERTs use unless a caller sets another.

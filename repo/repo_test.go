@@ -313,9 +313,8 @@ func TestImportTaskUpdateMode(t *testing.T) {
 	})
 }
 
-// TestUpdateModeRacesAnotherWriter: another program adds one of an update task's absent keys, and commits it while
-// the task's INSERT waits on that key's lock. The INSERT's quick way to the absent rows read the table before the
-// key was there, so it meets the key; the exact way runs instead, and counts the key present, not added.
+// TestUpdateModeRacesAnotherWriter: another program adds one of an update task's keys, and commits it while the
+// task's locking read waits on that key's lock. The read then finds the key present, and the task updates it.
 func TestUpdateModeRacesAnotherWriter(t *testing.T) {
 	t.Parallel()
 	forEachMethod(t, func(t *testing.T, b *testBundle) {
@@ -343,11 +342,10 @@ func TestUpdateModeRacesAnotherWriter(t *testing.T) {
 			w, err := b.db.ImportTask(b.ctx, withRows(task, rows))
 			done <- result{w, err}
 		}()
-		// The event: the task's quick INSERT of its absent rows has started, and it cannot end before the other
-		// program does, as it waits on P3's lock. (Should the commit come before the INSERT first reads, it finds P3
-		// present, and the counts below hold all the same.)
+		// The event: the task's locking read has started, and it cannot end before the other program does, as it
+		// waits on P3's lock. (Should the commit come before the read, it finds P3 present all the same.)
 		for waiting := 0; waiting == 0; {
-			err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'INSERT INTO `products`%LEFT JOIN%'").Scan(&waiting)
+			err := b.db.db.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'SELECT %FROM `products`%FOR UPDATE'").Scan(&waiting)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -368,6 +366,54 @@ func TestUpdateModeRacesAnotherWriter(t *testing.T) {
 		var desc string
 		if err := b.db.db.QueryRowContext(b.ctx, "SELECT description FROM products WHERE product_id = 'P3'").Scan(&desc); err != nil || desc != "desk P3" {
 			t.Errorf("P3's description = %q, %v; want the task's %q", desc, err, "desk P3")
+		}
+	})
+}
+
+// TestUpdateModeAbsentKeyAddedAfterTheRead: another program adds and commits one of the keys that the task's
+// locking read found absent, before the task writes it. The task's write then finds it present; the task goes back
+// to its savepoint and takes the staged way, which counts the key present and gives it the task's values.
+func TestUpdateModeAbsentKeyAddedAfterTheRead(t *testing.T) {
+	t.Parallel()
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		if _, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), products("P1", "P2"))); err != nil {
+			t.Fatal(err)
+		}
+		added := 0
+		b.db.beforeUpdateWrites = func() {
+			added++
+			if _, err := b.db.db.ExecContext(b.ctx, "INSERT INTO products VALUES ('P4', 'their desk', 'office', 9)"); err != nil {
+				t.Error(err)
+			}
+		}
+		rows := products("P1", "P2", "P3", "P4") // P3 and P4 absent as the task reads; P4 then the other program's
+		rows[1].Fields[1] = "changed desk"
+		task := b.task(t, "r2", record.Products, 2)
+		task.Update = true
+		w, err := b.db.ImportTask(b.ctx, withRows(task, rows))
+		want := Written{Counts: record.Counts{Added: 1, Present: 3, Updated: 2, Unchanged: 1}} // P2 and P4 updated
+		if err != nil || !cmp.Equal(want, w) {
+			t.Fatalf("update task = %+v, %v; want %+v", w, err, want)
+		}
+		if added != 1 {
+			t.Fatalf("the other program ran %d times, want once", added)
+		}
+		got := map[string]string{}
+		q, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, description FROM products")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		for q.Next() {
+			var k, v string
+			if err := q.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			got[k] = v
+		}
+		wantRows := map[string]string{"P1": "desk P1", "P2": "changed desk", "P3": "desk P3", "P4": "desk P4"}
+		if diff := cmp.Diff(wantRows, got); diff != "" {
+			t.Errorf("products after the update (-want, +got):\n%s", diff)
 		}
 	})
 }

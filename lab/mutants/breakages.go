@@ -288,10 +288,26 @@ var breakages = []breakage{
 	{
 		name: "update: every present row counted as updated",
 		file: "repo/update.go",
-		old:  "\treturn added, updated, nil\n",
-		new:  "\treturn added, t.Rows - added + 0*updated, nil\n",
+		old:  "\treturn added, updated, true, nil\n",
+		new:  "\treturn added, t.Rows - added + 0*updated, true, nil\n",
 		pkgs: []string{"./repo", "./cmd/enqueue"},
 		run:  "Update|Oracle",
+	},
+	{
+		name: "update: an absent key another program adds after the locking read is counted added, and keeps its values",
+		file: "repo/update.go",
+		old:  "\t\tif err != nil || added != absent.Rows {\n",
+		new:  "\t\tif err != nil {\n",
+		pkgs: []string{"./repo"},
+		run:  "Update",
+	},
+	{
+		name: "update: a trailing space added or removed compares equal, and is lost",
+		file: "repo/update.go",
+		old:  "\t\tif !bytes.Equal(stored[i], fields[i]) {\n",
+		new:  "\t\tif !bytes.Equal(bytes.TrimRight(stored[i], \" \"), bytes.TrimRight(fields[i], \" \")) {\n",
+		pkgs: []string{"./repo"},
+		run:  "Update",
 	},
 	{
 		name: "update: the worker loads an update-mode task as a plain import",
