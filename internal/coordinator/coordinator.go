@@ -114,6 +114,9 @@ type Deps struct {
 // passed.
 var ErrStalled = errors.New("run did not finish")
 
+// ErrTimedOut means the run did not finish within Config.Timeout. It is an ErrStalled.
+var ErrTimedOut = fmt.Errorf("%w", ErrStalled)
+
 // ErrCancelled means the run was cancelled while it waited (Cancel).
 var ErrCancelled = errors.New("the run was cancelled (enqueue --cancel); its queued tasks were removed, and what was stored stays")
 
@@ -623,15 +626,42 @@ func (w *waiter) takeEnqueued() error {
 }
 
 // stopped explains a wait that ended with an error, naming the timeout or the interruption when that is what
-// ended it.
+// ended it, and what becomes of the tasks queued.
 func (w *waiter) stopped(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(context.Cause(ctx), errTimeout):
-		return fmt.Errorf("%w within %s: %s; its tasks stay queued, and the workers still import them, but this run's results are not recorded%s", ErrStalled, w.cfg.Timeout, w.progress(), resumeHint(w.cfg))
+		return fmt.Errorf("%w within %s: %s; %s%s", ErrTimedOut, w.cfg.Timeout, w.progress(), w.fate(), resumeHint(w.cfg))
 	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while waiting (%s); the workers still import the enqueued tasks, but this run's results are not recorded%s", w.progress(), resumeHint(w.cfg))
+		return fmt.Errorf("interrupted while waiting (%s); %s%s", w.progress(), w.fate(), resumeHint(w.cfg))
 	}
 	return err
+}
+
+// fate says what becomes of the run's queued tasks once its enqueuer stops waiting: the workers import them, or,
+// with none serving the database, they wait for one.
+func (w *waiter) fate() string {
+	const unrecorded = ", but this run's results are not recorded"
+	if serving, _, err := w.workers(); err == nil && serving == 0 {
+		return fmt.Sprintf("no worker serves database %s, so its tasks stay queued until one does%s", w.d.Repo.ID, unrecorded)
+	}
+	return "its tasks stay queued, and the workers still import them" + unrecorded
+}
+
+// workers counts the worker processes serving the run's queue, and those serving other databases on the same
+// base queue.
+func (w *waiter) workers() (serving, others int, err error) {
+	servers, err := w.d.Inspector.Servers()
+	if err != nil {
+		return 0, 0, fmt.Errorf("coordinator: list workers: %w", err)
+	}
+	for _, s := range servers {
+		if _, ok := s.Queues[w.queue]; ok {
+			serving++
+		} else if slices.ContainsFunc(slices.Collect(maps.Keys(s.Queues)), func(q string) bool { return strings.HasPrefix(q, w.cfg.Queue+".") }) {
+			others++
+		}
+	}
+	return serving, others, nil
 }
 
 func (w *waiter) progress() string {
@@ -701,17 +731,9 @@ func (w *waiter) diagnose(ctx context.Context) error {
 	if retrying != nil {
 		w.log.Warn("a task failed and will be retried", "task", retrying.ID, "retried", retrying.Retried, "next", retrying.NextProcessAt.Format(time.RFC3339), "err", retrying.LastErr)
 	}
-	servers, err := w.d.Inspector.Servers()
+	serving, others, err := w.workers()
 	if err != nil {
-		return fmt.Errorf("coordinator: list workers: %w", err)
-	}
-	serving, others := 0, 0
-	for _, s := range servers {
-		if _, ok := s.Queues[w.queue]; ok {
-			serving++
-		} else if slices.ContainsFunc(slices.Collect(maps.Keys(s.Queues)), func(q string) bool { return strings.HasPrefix(q, w.cfg.Queue+".") }) {
-			others++
-		}
+		return err
 	}
 	if serving == 0 {
 		msg := fmt.Sprintf("no worker serves database %s; start one with the same --mysql and --redis, and --queue %s", w.d.Repo.ID, w.cfg.Queue)
