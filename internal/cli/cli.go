@@ -181,7 +181,7 @@ func (d driverLogger) Print(v ...any) { d.logger().Warn("mysql: " + fmt.Sprint(v
 func OpenRedis(ctx context.Context, url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, &UsageError{Msg: "--redis: the Redis URL cannot be parsed; the expected form is redis://[:password@]host:port/db"}
+		return nil, &UsageError{Msg: "the Redis URL cannot be parsed; the expected form is redis://[:password@]host:port/db"}
 	}
 	rdb := redis.NewClient(opt)
 	firstContact.Store(true)
