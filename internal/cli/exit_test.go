@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,6 +105,22 @@ func TestExitOutput(t *testing.T) {
 	}
 	if v := Version("prog"); !strings.HasSuffix(v, ", "+runtime.Version()) {
 		t.Errorf("Version = %q, want the Go release at its end", v)
+	}
+	for _, tc := range []struct {
+		info *debug.BuildInfo
+		want string
+	}{
+		{nil, "prog (hpnorton) (devel), "},
+		{&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "prog (hpnorton) v1.2.3, "},
+		{&debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261207153342-9df960b1a2c3+dirty"}, Settings: []debug.BuildSetting{
+			{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "9df960b1a2c3d4e5"}, {Key: "vcs.modified", Value: "true"}}},
+			"prog (hpnorton) v0.0.0-20261207153342-9df960b1a2c3+dirty, commit 9df960b1a2c3d4e5 with uncommitted changes, "},
+		{&debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "9df960b"}, {Key: "vcs.modified", Value: "false"}}},
+			"prog (hpnorton) (devel), commit 9df960b, "},
+	} {
+		if got := versionOf("prog", tc.info); got != tc.want+runtime.Version() {
+			t.Errorf("versionOf(%+v) = %q, want %q", tc.info, got, tc.want+runtime.Version())
+		}
 	}
 
 	fs := newFS()

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -203,13 +204,16 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 }
 
 // Version is what --version prints: the command, the module's version and the commit it was built from, when the
-// build recorded them (go build in a git checkout does), and the Go release.
+// build recorded them (go build in a git checkout does, unless -buildvcs=false), and the Go release.
 func Version(prog string) string {
+	info, _ := debug.ReadBuildInfo()
+	return versionOf(prog, info)
+}
+
+func versionOf(prog string, info *debug.BuildInfo) string {
 	v, rev, modified := "(devel)", "", false
-	if info, ok := debug.ReadBuildInfo(); ok {
-		if info.Main.Version != "" {
-			v = info.Main.Version
-		}
+	if info != nil {
+		v = cmp.Or(info.Main.Version, v)
 		for _, s := range info.Settings {
 			switch s.Key {
 			case "vcs.revision":
