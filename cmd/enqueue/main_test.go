@@ -13,10 +13,12 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/cli"
@@ -26,6 +28,7 @@ import (
 	"hpnorton/internal/testenv"
 	"hpnorton/internal/worker"
 	"hpnorton/repo"
+	"hpnorton/tasks"
 )
 
 type testBundle struct {
@@ -340,6 +343,43 @@ func TestInterrupted(t *testing.T) {
 	want := regexp.MustCompile(`(?m)^enqueue: error: interrupted while waiting \(customers 1 task waiting, products 1 task waiting\); no worker serves database \w+, so its tasks stay queued until one does, but this run's results are not recorded; finish the run with: `)
 	if code != cli.ExitInterrupted || !want.MatchString(stderr.String()) || strings.Contains(stderr.String(), "workers still import") {
 		t.Errorf("exit %d, stderr:\n%s\nwant 130 and %s", code, stderr.String(), want)
+	}
+}
+
+// TestInterruptedWhileWorkersServe: SIGTERM while a worker serves the run's database, with its queue paused so
+// that the tasks wait, ends the command with 143 and says that the workers still import the tasks.
+func TestInterruptedWhileWorkersServe(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	rdb := testenv.Redis(t, b.ns)
+	db, err := repo.Open(t.Context(), b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := tasks.QueueFor(b.ns, db.ID)
+	db.Close()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer inspector.Close()
+	if err := inspector.PauseQueue(queue); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	go func() {
+		for ctx.Err() == nil {
+			if pendingList(ctx, rdb, b.ns, 2) != "" {
+				cancel(&cli.Signalled{Signal: syscall.SIGTERM})
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", b.ns, "--timeout", "1m", "../../testdata"}
+	code := run(ctx, args, &stdout, &stderr)
+	want := "enqueue: error: interrupted while waiting (customers 1 task waiting, products 1 task waiting); its tasks stay queued, and the workers still import them, but this run's results are not recorded"
+	if code != 128+int(syscall.SIGTERM) || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant 143 and %q", code, stderr.String(), want)
 	}
 }
 
