@@ -84,7 +84,7 @@ mutants:
 
 # Regenerates the shipped sample data; TestShippedTestdata keeps it equal to this output.
 testdata:
-	$(GO) run ./cmd/gendata -rows 1000 testdata
+	$(GO) run ./cmd/gendata --rows 1000 testdata
 
 # `make run` on a fresh Debian machine, as root: a minimal bookworm in a namespace of its own, with no Redis, no
 # MariaDB and no view of this machine's servers, in which `make run` must install both and print the tuples. Needs

@@ -133,8 +133,8 @@ func TestTaskLandsOnlyInItsDatabase(t *testing.T) {
 	b := &testBundle{ns: a.ns, redisURL: a.redisURL, dsn: testenv.MySQL(t, a.ns+"_b"), ledger: a.ledger}
 	b.runs.Store(100) // run IDs apart from A's
 	code, _, stderr := b.enqueue(t, "--timeout", "8s", dir)
-	if code != cli.ExitError || !strings.Contains(stderr, "no worker serves database") || !strings.Contains(stderr, "serve other databases") {
-		t.Errorf("run into B with only A's worker: exit %d; want 2, saying that no worker serves B and one serves another database\n%s", code, stderr)
+	if code != cli.ExitTimedOut || !strings.Contains(stderr, "no worker serves database") || !strings.Contains(stderr, "serve other databases") {
+		t.Errorf("run into B with only A's worker: exit %d; want 124, saying that no worker serves B and one serves another database\n%s", code, stderr)
 	}
 	if got := checksum(); got != wantA {
 		t.Fatalf("A's tables changed from %s to %s while B ran", wantA, got)

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"hpnorton/internal/cli"
 )
@@ -144,6 +146,27 @@ func TestStrict(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantRejects(t), string(got)); diff != "" {
 		t.Errorf("rejects file (-want, +got):\n%s", diff)
+	}
+	// The list shows 10 of the 12 and points at the file that was given for the rest.
+	if want := "  … and 2 more; " + rejects + " lists all 12\n"; !strings.Contains(stdout, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, stdout)
+	}
+	// As JSON, the refusal says that nothing was enqueued and gives each file's counts, with no empty run.
+	code, stdout, stderr = b.enqueue(t, "--strict", "--json", hostile)
+	var doc refusal
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != cli.ExitRejected {
+		t.Fatalf("--strict --json: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, stdout, stderr)
+	}
+	want := refusal{Enqueued: false, Reason: "--strict: nothing was enqueued; " + hostile + " holds rows or files that would be rejected", Dir: hostile,
+		Files: []checkedFile{
+			{Kind: "customers", File: "customers.csv", Lines: 16, Blank: 1, Read: 12, Valid: 5, Rejected: 7},
+			{Kind: "products", File: "products.csv", Lines: 8, Read: 8, Valid: 3, Rejected: 5},
+		}, ProblemCount: 12}
+	if diff := cmp.Diff(want, doc, cmpopts.IgnoreFields(refusal{}, "Problems")); diff != "" || len(doc.Problems) != 12 {
+		t.Errorf("--strict --json (-want, +got), %d problems listed:\n%s", len(doc.Problems), diff)
+	}
+	if !strings.Contains(stdout, `"enqueued":false`) || strings.Contains(stdout, "run_id") || strings.Contains(stdout, "null") {
+		t.Errorf("--strict --json does not say enqueued false, or shows an empty run:\n%s", stdout)
 	}
 	db, err := sql.Open("mysql", b.dsn)
 	if err != nil {

@@ -10,12 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"hpnorton/internal/cli"
@@ -25,6 +28,7 @@ import (
 	"hpnorton/internal/testenv"
 	"hpnorton/internal/worker"
 	"hpnorton/repo"
+	"hpnorton/tasks"
 )
 
 type testBundle struct {
@@ -260,24 +264,27 @@ func TestUsageAndInfrastructureErrors(t *testing.T) {
 		name string
 		args []string
 		want string
+		code int
 	}{
-		{"unknown flag", []string{"--nope"}, "usage error: flag provided but not defined: -nope"},
-		{"two folders", []string{"a", "b"}, "usage error: one folder expected, got 2 arguments"},
-		{"zero chunk", []string{"--chunk-rows", "0"}, "usage error: --chunk-rows must be 1 to 100000, got 0"},
-		{"zero queue bound", []string{"--max-queued", "0"}, "usage error: --max-queued must be at least 1, got 0"},
-		{"redis down", []string{"--redis", "redis://:s3cret@127.0.0.1:1/0"}, "error: cannot reach Redis at 127.0.0.1:1 (db 0)"},
-		{"bad redis URL", []string{"--redis", "http://:s3cret@x"}, "usage error: the Redis URL cannot be parsed"},
+		{"unknown flag", []string{"--nope"}, "usage error: unknown flag --nope", cli.ExitUsage},
+		{"two folders", []string{"a", "b"}, "usage error: one folder expected, got 2 arguments", cli.ExitUsage},
+		{"zero chunk", []string{"--chunk-rows", "0"}, "usage error: --chunk-rows: must be 1 to 100000, got 0", cli.ExitUsage},
+		{"zero queue bound", []string{"--max-queued", "0"}, "usage error: --max-queued: must be at least 1, got 0", cli.ExitUsage},
+		{"redis down", []string{"--redis", "redis://:s3cret@127.0.0.1:1/0"}, "error: cannot reach Redis at 127.0.0.1:1 (db 0)", cli.ExitError},
+		{"bad redis URL", []string{"--redis", "http://:s3cret@x"}, "usage error: --redis: the Redis URL cannot be parsed; the expected form is redis://", cli.ExitUsage},
+		{"bad DSN", []string{"--mysql", "root:s3cret@tcp(x"}, "usage error: --mysql: the MySQL DSN cannot be parsed; the expected form is user:password@tcp(host:port)/database", cli.ExitUsage},
+		{"rejects file that cannot be made", []string{"--rejects", "/no/such/folder/r.csv"}, "error: --rejects: open /no/such/folder/r.csv: no such file or directory", cli.ExitError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), tt.args, &stdout, &stderr)
-			if code != cli.ExitError {
-				t.Errorf("exit %d, want 2", code)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d", code, tt.code)
 			}
-			if !strings.Contains(stderr.String(), "enqueue: "+tt.want) {
-				t.Errorf("stderr lacks %q:\n%s", tt.want, stderr.String())
+			if !strings.HasPrefix(stderr.String(), "enqueue: "+tt.want) {
+				t.Errorf("stderr does not start %q:\n%s", tt.want, stderr.String())
 			}
 			if strings.Contains(stderr.String(), "s3cret") || strings.Contains(stderr.String(), "goroutine ") {
 				t.Errorf("stderr shows a password or a stack trace:\n%s", stderr.String())
@@ -285,8 +292,8 @@ func TestUsageAndInfrastructureErrors(t *testing.T) {
 		})
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != cli.ExitOK || !strings.Contains(stderr.String(), "usage: enqueue") {
-		t.Errorf("-h: exit %d, stderr %q; want 0 and the usage", code, stderr.String())
+	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != cli.ExitOK || !strings.HasPrefix(stdout.String(), "Usage: enqueue") || stderr.Len() > 0 {
+		t.Errorf("-h: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", code, stdout.String(), stderr.String())
 	}
 }
 
@@ -300,9 +307,9 @@ func TestNoWorker(t *testing.T) {
 	// 7 s: after 5 s without progress, the run looks for workers and says how to start one.
 	args := []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--run-id", ns, "--timeout", "7s", "../../testdata"}
 	code := run(t.Context(), args, &stdout, &stderr)
-	want := "enqueue: error: run did not finish within 7s: customers 1 task waiting, products 1 task waiting; its tasks stay queued"
-	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {
-		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr.String(), want)
+	want := "enqueue: error: run did not finish within 7s: customers 1 task waiting, products 1 task waiting; no worker serves database "
+	if code != cli.ExitTimedOut || !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), ", so its tasks stay queued until one does") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 124 and %q", code, stderr.String(), want)
 	}
 	// The hint gives the whole command, so that a copied one starts a worker on this run's Redis and database.
 	hint := "start one with: " + cli.Conn{RedisURL: testenv.RedisURL(), MySQLDSN: dsn, Queue: ns}.WorkerCommand()
@@ -311,19 +318,20 @@ func TestNoWorker(t *testing.T) {
 	}
 }
 
-// TestInterrupted: Ctrl-C while waiting ends the command with a message saying what happens to the run.
+// TestInterrupted: Ctrl-C while waiting ends the command with status 130 and a message saying what happens to the
+// run. No worker serves its database, so the message says the tasks wait for one, rather than that workers import
+// them.
 func TestInterrupted(t *testing.T) {
 	t.Parallel()
 	ns := testenv.Namespace(t)
 	rdb := testenv.Redis(t, ns)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	// No worker serves the queue: once both tasks are pending, the run is waiting, and the cancel comes as
-	// signal.NotifyContext's does on SIGINT.
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	// Once both tasks are pending, the run is waiting, and the cancel comes as cli.SignalContext's does on SIGINT.
 	go func() {
 		for ctx.Err() == nil {
 			if pendingList(ctx, rdb, ns, 2) != "" {
-				cancel()
+				cancel(&cli.Signalled{Signal: os.Interrupt})
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -332,9 +340,46 @@ func TestInterrupted(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"--redis", testenv.RedisURL(), "--mysql", testenv.MySQL(t, ns), "--queue", ns, "--run-id", ns, "--timeout", "1m", "../../testdata"}
 	code := run(ctx, args, &stdout, &stderr)
-	want := "enqueue: error: interrupted while waiting (customers 1 task waiting, products 1 task waiting); the workers still import the enqueued tasks, but this run's results are not recorded"
-	if code != cli.ExitError || !strings.Contains(stderr.String(), want) {
-		t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr.String(), want)
+	want := regexp.MustCompile(`(?m)^enqueue: error: interrupted while waiting \(customers 1 task waiting, products 1 task waiting\); no worker serves database \w+, so its tasks stay queued until one does, but this run's results are not recorded; finish the run with: `)
+	if code != cli.ExitInterrupted || !want.MatchString(stderr.String()) || strings.Contains(stderr.String(), "workers still import") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 130 and %s", code, stderr.String(), want)
+	}
+}
+
+// TestInterruptedWhileWorkersServe: SIGTERM while a worker serves the run's database, with its queue paused so
+// that the tasks wait, ends the command with 143 and says that the workers still import the tasks.
+func TestInterruptedWhileWorkersServe(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	rdb := testenv.Redis(t, b.ns)
+	db, err := repo.Open(t.Context(), b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := tasks.QueueFor(b.ns, db.ID)
+	db.Close()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer inspector.Close()
+	if err := inspector.PauseQueue(queue); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	go func() {
+		for ctx.Err() == nil {
+			if pendingList(ctx, rdb, b.ns, 2) != "" {
+				cancel(&cli.Signalled{Signal: syscall.SIGTERM})
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--redis", b.redisURL, "--mysql", b.dsn, "--queue", b.ns, "--run-id", b.ns, "--timeout", "1m", "../../testdata"}
+	code := run(ctx, args, &stdout, &stderr)
+	want := "enqueue: error: interrupted while waiting (customers 1 task waiting, products 1 task waiting); its tasks stay queued, and the workers still import them, but this run's results are not recorded"
+	if code != 128+int(syscall.SIGTERM) || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant 143 and %q", code, stderr.String(), want)
 	}
 }
 
@@ -464,7 +509,7 @@ func TestTableFits80Columns(t *testing.T) {
 		rep.Files = append(rep.Files, f)
 	}
 	var b bytes.Buffer
-	if err := printTable(&b, rep); err != nil {
+	if err := printTable(&b, rep, ""); err != nil {
 		t.Fatal(err)
 	}
 	table := strings.Split(b.String(), "\n\n")[1] // after the run's line and the tuples

@@ -65,10 +65,12 @@ func newProgressBars(out io.Writer) *progressBars {
 		pb.doneAt[k] = &atomic.Int64{}
 		pb.eta[k] = &atomic.Int64{}
 		pb.eta[k].Store(-1)
+		// Each count has room for 8 digits, up to 99,999,999 rows, and the rate for 7, so that no column moves as a
+		// count grows by a digit; the last column, the time left, may.
 		pb.bars[k] = pb.p.AddBar(0, mpb.BarWidth(14),
 			mpb.PrependDecorators(
 				decor.Name(k.FileName(), decor.WCSyncSpaceR),
-				decor.CurrentNoUnit("%d", decor.WCSyncSpace),
+				decor.CurrentNoUnit("%d", decor.WC{W: 8, C: decor.DSyncSpace}),
 				decor.Any(func(s decor.Statistics) string {
 					if exact.Load() {
 						return fmt.Sprintf(" / %d", s.Total)
@@ -77,8 +79,8 @@ func newProgressBars(out io.Writer) *progressBars {
 				}, decor.WC{W: 12, C: decor.DindentRight}),
 			),
 			mpb.AppendDecorators(
-				decor.Percentage(decor.WCSyncSpace),
-				decor.Any(func(s decor.Statistics) string { return pb.rate(k, s) }, decor.WCSyncSpace),
+				decor.Percentage(decor.WC{W: 5, C: decor.DSyncSpace}),
+				decor.Any(func(s decor.Statistics) string { return pb.rate(k, s) }, decor.WC{W: 14, C: decor.DSyncSpace}),
 				decor.Any(func(decor.Statistics) string { return pb.left(k) }, decor.WCSyncSpace),
 			),
 		)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -47,5 +48,49 @@ func TestProgressBars(t *testing.T) {
 	}
 	if isTerminal(&out) {
 		t.Error("a buffer counts as a terminal")
+	}
+}
+
+// TestProgressColumnsStay: a count that grows from 6 to 7 digits moves no column of the bars: each bar starts, and
+// each rate ends, where it did, and every line fits 80 columns.
+func TestProgressColumnsStay(t *testing.T) {
+	t.Parallel()
+	var out testenv.Buffer
+	pb := newProgressBars(&out)
+	defer pb.Close()
+	// frame waits for a drawn frame whose customers line shows rows, and returns its two lines.
+	frame := func(rows int64) []string {
+		pb.Update([]coordinator.FileProgress{
+			{Kind: record.Customers, Rows: rows, Enqueued: 2_000_000, Total: 2_000_000, Exact: true},
+			{Kind: record.Products, Rows: 5, Enqueued: 2_000_000, Total: 2_000_000, Exact: true},
+		})
+		want := fmt.Sprintf(" %d / 2000000 ", rows)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			lines := strings.Split(out.String(), "\n")
+			for i := len(lines) - 1; i > 0; i-- {
+				if strings.Contains(lines[i-1], want) && strings.Contains(lines[i], "products.csv") {
+					return []string{lines[i-1], lines[i]}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no frame showed %q within 10 s:\n%q", want, out.String())
+			}
+		}
+	}
+	columns := func(line string) [2]int {
+		line = line[strings.LastIndex(line, "\r")+1:] // past mpb's cursor movements
+		if i := strings.Index(line, "\x1b[J"); i >= 0 {
+			line = line[i+3:]
+		}
+		if len(line) > 80 {
+			t.Errorf("a line of %d columns, want at most 80: %q", len(line), line)
+		}
+		return [2]int{strings.Index(line, "["), strings.Index(line, "rows/s")}
+	}
+	before, after := frame(999_999), frame(1_000_000)
+	for i := range before {
+		if b, a := columns(before[i]), columns(after[i]); b != a || b[0] < 0 || b[1] < 0 {
+			t.Errorf("columns of the bar and the rate at 999999 rows %v, at 1000000 %v:\n%q\n%q", b, a, before[i], after[i])
+		}
 	}
 }

@@ -248,8 +248,8 @@ func TestCancel(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &infos); err != nil || len(infos) != 1 || infos[0].State != coordinator.StateCancelled {
 		t.Fatalf("--cancel --json: %v, %s; want the run, cancelled", err, stdout)
 	}
-	if code, _, stderr := wait(time.Minute, func() string { return "" }); code != cli.ExitError || !strings.Contains(stderr, "the run was cancelled") {
-		t.Errorf("the cancelled run's enqueuer: exit %d, %s; want 2 saying it was cancelled", code, stderr)
+	if code, _, stderr := wait(time.Minute, func() string { return "" }); code != cli.ExitCancelled || !strings.Contains(stderr, "the run was cancelled") {
+		t.Errorf("the cancelled run's enqueuer: exit %d, %s; want 3 saying it was cancelled", code, stderr)
 	}
 	// No task of the run stays in the queue.
 	if keys := rdb.Keys(t.Context(), "asynq:{"+b.ns+".*}:t:"+runID+":*").Val(); len(keys) != 0 {

@@ -28,10 +28,20 @@ func TestWritesBothFiles(t *testing.T) {
 
 func TestRejectsBadArguments(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{}, {"-rows", "0", "x"}, {"-rows", "10000001", "x"}, {"a", "b"}} {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "gendata: usage error: missing DIR: the folder to write customers.csv and products.csv to"},
+		{[]string{"-rows", "0", "x"}, "gendata: usage error: --rows: must be from 1 to 10,000,000, got 0"},
+		{[]string{"--rows", "10000001", "x"}, "gendata: usage error: --rows: must be from 1 to 10,000,000, got 10000001"},
+		{[]string{"--repeat-every", "2", "x"}, "gendata: usage error: --repeat-every: must be 0 or at least 3, got 2"},
+		{[]string{"a", "b"}, "gendata: usage error: one output folder expected, got 2 arguments"},
+	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage: gendata") {
-			t.Errorf("%v: exit %d, stderr %q; want 2 and the usage", args, code, stderr.String())
+		want := tc.want + "\nRun 'gendata --help' for usage.\n"
+		if code := run(tc.args, &stdout, &stderr); code != 2 || stderr.String() != want || stdout.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, stdout.String(), stderr.String(), want)
 		}
 	}
 }

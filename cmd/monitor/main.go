@@ -9,10 +9,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
 	"sync/atomic"
-	"syscall"
 
 	"hpnorton/internal/cli"
 	"hpnorton/internal/monitor"
@@ -22,20 +20,22 @@ import (
 // DefaultAddr is where the monitor listens unless told otherwise: this machine only, since the UI can delete tasks.
 const DefaultAddr = "127.0.0.1:8080"
 
-const synopsis = "monitor [flags]"
+const synopsis = "monitor [--addr ADDR] [--read-only] [--allow-host NAME] [--redis URL] [--log-format text|json]"
 
 func main() {
 	cli.RouteDriverLogs()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stderr)
+	ctx, stop := cli.SignalContext(context.Background())
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run serves until ctx is cancelled and returns the exit status.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// run serves until ctx is cancelled and returns the exit status: 0 when stopped by SIGINT or SIGTERM, its normal
+// end; 130 or 143 when the signal came before it served.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("monitor", flag.ContinueOnError)
-	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return serve(ctx, fs, args, stderr) }))
+	err := cli.Guard(func() error { return serve(ctx, fs, args, stderr) })
+	return cli.Exit(ctx, stdout, stderr, fs, synopsis, err)
 }
 
 func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) error {
@@ -45,16 +45,14 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	readOnly := fs.Bool("read-only", false, "show the queues without the buttons that pause them or delete tasks (env HPNORTON_MONITOR_READ_ONLY)")
 	var allowHosts hostList
 	fs.Var(&allowHosts, "allow-host", "also answer to this host `name` or address (on the listening port) or host:port, as a proxy, DNS or a published port gives it; repeat, or separate with commas (env HPNORTON_MONITOR_ALLOW_HOSTS)")
-	for name, env := range map[string]string{"addr": "HPNORTON_MONITOR_ADDR", "read-only": "HPNORTON_MONITOR_READ_ONLY", "allow-host": "HPNORTON_MONITOR_ALLOW_HOSTS"} {
-		if err := cli.EnvDefault(fs, name, env); err != nil {
-			return err
-		}
-	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return &cli.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return &cli.UsageError{Msg: fmt.Sprintf("unexpected argument %q; the monitor takes flags only", fs.Arg(0))}
+	}
+	if err := conn.Check(fs); err != nil {
+		return err
 	}
 	log, err := cli.NewLogger(stderr, conn.LogFormat)
 	if err != nil {

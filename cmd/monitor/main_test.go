@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,14 +21,14 @@ func TestRejectsBadUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"extra"}, `usage error: unexpected argument "extra"`},
-		{[]string{"--read-only=maybe"}, "usage error: invalid boolean value"},
+		{[]string{"extra"}, `usage error: unexpected argument "extra"; the monitor takes flags only`},
+		{[]string{"--read-only=maybe"}, `usage error: --read-only "maybe": want true or false`},
 		{[]string{"--redis", "http://nowhere"}, "the Redis URL cannot be parsed"},
 		{[]string{"--redis", "redis://:hunter2@127.0.0.1:1/0"}, "cannot reach Redis at 127.0.0.1:1"},
 		{[]string{"--addr", "256.0.0.1:80"}, "monitor address"},
 	} {
-		var stderr bytes.Buffer
-		code := run(context.Background(), tc.args, &stderr)
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tc.args, &stdout, &stderr)
 		if code != cli.ExitError || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
@@ -45,7 +46,7 @@ func startCommand(t *testing.T, flags ...string) (url string, stderr *testenv.Bu
 	stderr = &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"--redis", testenv.RedisURL(), "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...), stderr)
+		done <- run(ctx, append([]string{"--redis", testenv.RedisURL(), "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...), io.Discard, stderr)
 	}()
 	stop = sync.OnceValue(func() int {
 		cancel()

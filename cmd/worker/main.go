@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/hibiken/asynq"
 
@@ -22,44 +20,44 @@ import (
 // defaultConcurrency is the parallel mode's default number of tasks in flight per worker process.
 const defaultConcurrency = 4
 
-const synopsis = "worker [flags]"
+const synopsis = "worker [--concurrency N] [--poll D] [--ops ADDR] [--redis URL] [--mysql DSN] [--queue NAME] [--log-format text|json]"
 
 func main() {
 	cli.RouteDriverLogs()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stderr)
+	ctx, stop := cli.SignalContext(context.Background())
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run serves until ctx is cancelled and returns the exit status.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// run serves until ctx is cancelled and returns the exit status: 0 when stopped by SIGINT or SIGTERM, which is a
+// worker's normal end, after it has finished or returned its running tasks; 130 or 143 when the signal came
+// before it served.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return serve(ctx, fs, args, stderr) }))
+	err := cli.Guard(func() error { return serve(ctx, fs, args, stderr) })
+	return cli.Exit(ctx, stdout, stderr, fs, synopsis, err)
 }
 
 func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	var conn cli.Conn
 	conn.AddFlags(fs)
-	concurrency := fs.Int("concurrency", defaultConcurrency, "tasks processed at once; 1 is linear mode (env HPNORTON_CONCURRENCY)")
-	poll := fs.Duration("poll", worker.DefaultPollInterval, "how often an idle worker looks for new tasks (env HPNORTON_POLL)")
+	concurrency := fs.Int("concurrency", defaultConcurrency, "`tasks` processed at once, 1 to 64; 1 is linear mode (env HPNORTON_CONCURRENCY)")
+	poll := fs.Duration("poll", worker.DefaultPollInterval, "how often an idle worker looks for new tasks, a `duration` (env HPNORTON_POLL)")
 	opsAddr := fs.String("ops", "", "serve Prometheus metrics at /metrics and net/http/pprof at /debug/pprof/ on this `address`, such as 127.0.0.1:9090; off when empty (env HPNORTON_OPS)")
-	for name, env := range map[string]string{"concurrency": "HPNORTON_CONCURRENCY", "poll": "HPNORTON_POLL", "ops": "HPNORTON_OPS"} {
-		if err := cli.EnvDefault(fs, name, env); err != nil {
-			return err
-		}
-	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &cli.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	switch {
+	case fs.NArg() > 0:
+		return &cli.UsageError{Msg: fmt.Sprintf("unexpected argument %q; the worker takes flags only", fs.Arg(0))}
+	case *concurrency < 1 || *concurrency > worker.MaxConcurrency:
+		return cli.Invalid(fs, "concurrency", fmt.Sprintf("must be 1 to %d, got %d", worker.MaxConcurrency, *concurrency))
+	case *poll <= 0:
+		return cli.Invalid(fs, "poll", fmt.Sprintf("must be positive, got %s", *poll))
 	}
-	if *concurrency < 1 || *concurrency > worker.MaxConcurrency {
-		return &cli.UsageError{Msg: fmt.Sprintf("--concurrency must be 1 to %d, got %d", worker.MaxConcurrency, *concurrency)}
-	}
-	if *poll <= 0 {
-		return &cli.UsageError{Msg: fmt.Sprintf("--poll must be positive, got %s", *poll)}
+	if err := conn.Check(fs); err != nil {
+		return err
 	}
 	log, err := cli.NewLogger(stderr, conn.LogFormat)
 	if err != nil {

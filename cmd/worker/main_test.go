@@ -21,26 +21,38 @@ func TestRejectsBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--concurrency", "0"}, "--concurrency must be 1 to 64, got 0"},
-		{[]string{"--concurrency", "-3"}, "--concurrency must be 1 to 64, got -3"},
-		{[]string{"--concurrency", "10000"}, "--concurrency must be 1 to 64, got 10000"},
-		{[]string{"--poll", "0s"}, "--poll must be positive"},
+		{[]string{"--concurrency", "0"}, "--concurrency: must be 1 to 64, got 0"},
+		{[]string{"--concurrency", "-3"}, "--concurrency: must be 1 to 64, got -3"},
+		{[]string{"--concurrency", "10000"}, "--concurrency: must be 1 to 64, got 10000"},
+		{[]string{"--poll", "0s"}, "--poll: must be positive"},
 	} {
 		args, want := tc.args, tc.want
-		var stderr bytes.Buffer
-		code := run(context.Background(), args, &stderr)
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr)
 		if code != cli.ExitError || !strings.Contains(stderr.String(), "worker: usage error: "+want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and a usage error", args, code, stderr.String())
 		}
 	}
 }
 
+// TestRejectsBadEnvironment: a value from the environment that cannot be used is refused naming the variable,
+// not the flag, and with the form it wants; the flag given on the command line wins over it.
 func TestRejectsBadEnvironment(t *testing.T) {
-	t.Setenv("HPNORTON_CONCURRENCY", "many")
-	var stderr bytes.Buffer
-	code := run(context.Background(), nil, &stderr)
-	if code != cli.ExitError || !strings.Contains(stderr.String(), `HPNORTON_CONCURRENCY="many"`) {
-		t.Errorf("exit %d, stderr %q; want 2 naming the variable", code, stderr.String())
+	for _, tc := range []struct{ value, want string }{
+		{"many", `worker: usage error: HPNORTON_CONCURRENCY="many": want a whole number`},
+		{"0", "worker: usage error: HPNORTON_CONCURRENCY: must be 1 to 64, got 0"},
+	} {
+		t.Setenv("HPNORTON_CONCURRENCY", tc.value)
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), nil, &stdout, &stderr)
+		if first, _, _ := strings.Cut(stderr.String(), "\n"); code != cli.ExitUsage || first != tc.want {
+			t.Errorf("HPNORTON_CONCURRENCY=%s: exit %d, stderr %q; want 2 and %q", tc.value, code, stderr.String(), tc.want)
+		}
+		stderr.Reset()
+		code = run(context.Background(), []string{"--concurrency", "0"}, &stdout, &stderr)
+		if want := "worker: usage error: --concurrency: must be 1 to 64, got 0\n"; code != cli.ExitUsage || !strings.HasPrefix(stderr.String(), want) {
+			t.Errorf("--concurrency 0 with HPNORTON_CONCURRENCY=%s: exit %d, stderr %q; want 2 and %q", tc.value, code, stderr.String(), want)
+		}
 	}
 }
 
@@ -55,7 +67,7 @@ func TestServesUntilCancelled(t *testing.T) {
 	var stderr testenv.Buffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--ops", "127.0.0.1:0"}, &stderr)
+		done <- run(ctx, []string{"--redis", testenv.RedisURL(), "--mysql", dsn, "--queue", ns, "--ops", "127.0.0.1:0"}, io.Discard, &stderr)
 	}()
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "worker started"); {
 		if time.Now().After(deadline) {

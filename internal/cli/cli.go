@@ -1,33 +1,25 @@
-// Package cli holds what the enqueue and worker commands share: the connection flags and their environment
-// defaults, opening Redis, setting up slog, and the exit statuses.
+// Package cli holds what the commands share: the connection flags and their environment defaults, parsing and
+// help (flags.go), opening Redis, setting up slog, and the exit statuses (exit.go).
 package cli
 
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
-)
 
-// Exit statuses, the same for every command.
-const (
-	// ExitOK: the work is done; for enqueue, every row landed or was already present.
-	ExitOK = 0
-	// ExitRejected: the run finished, but some rows or files were rejected.
-	ExitRejected = 1
-	// ExitError: a usage error, or an infrastructure failure such as an unreachable Redis or MySQL.
-	ExitError = 2
+	"hpnorton/repo"
 )
 
 // Defaults, each overridden by its environment variable and then by its flag.
@@ -48,7 +40,25 @@ type Conn struct {
 
 // WorkerCommand is the command line that starts a worker on the same Redis, MySQL database and queue, with the
 // passwords masked, for hints that a person copies.
-func (c Conn) WorkerCommand() string { return c.Command("worker") }
+func (c Conn) WorkerCommand() string { return c.Command(Sibling("worker")) }
+
+// Sibling is how a person starts the command prog installed beside this one: bin/worker when this command runs as
+// bin/enqueue, as make build puts them, and plain worker when this one was found on the PATH or has no such
+// neighbour (go run, go test).
+func Sibling(prog string) string {
+	self := os.Args[0]
+	if !strings.ContainsRune(self, filepath.Separator) {
+		return prog
+	}
+	path := filepath.Join(filepath.Dir(self), prog)
+	if _, err := os.Stat(path); err != nil {
+		return prog
+	}
+	if !strings.ContainsRune(path, filepath.Separator) {
+		return "./" + path // bin/.. or ./enqueue: a bare name would be looked up on the PATH
+	}
+	return path
+}
 
 // Command is the command line of prog on the same Redis, MySQL database and queue, then args, with the passwords
 // masked and every value quoted for a shell.
@@ -76,79 +86,37 @@ func (c Conn) Command(prog string, args ...string) string {
 	return line
 }
 
-// AddFlags registers --redis, --mysql, --queue and --log-format on fs, with defaults from HPNORTON_REDIS_URL,
-// HPNORTON_MYSQL_DSN, HPNORTON_QUEUE and HPNORTON_LOG_FORMAT.
+// AddFlags registers --redis, --mysql, --queue and --log-format on fs. Parse sets each from its environment
+// variable, HPNORTON_REDIS_URL, HPNORTON_MYSQL_DSN, HPNORTON_QUEUE and HPNORTON_LOG_FORMAT, when its flag is not
+// given; the defaults --help shows are the constants, never a password from the environment.
 func (c *Conn) AddFlags(fs *flag.FlagSet) {
 	c.AddRedisFlags(fs)
 	fs.StringVar(&c.MySQLDSN, "mysql", DefaultMySQLDSN, "MySQL `DSN` to import into; the database is created if absent (env HPNORTON_MYSQL_DSN)")
-	c.MySQLDSN = cmp.Or(os.Getenv("HPNORTON_MYSQL_DSN"), c.MySQLDSN) // after the flag, so -h never shows its password
-	fs.StringVar(&c.Queue, "queue", cmp.Or(os.Getenv("HPNORTON_QUEUE"), DefaultQueue), "asynq `queue` the import tasks travel on (env HPNORTON_QUEUE)")
+	fs.StringVar(&c.Queue, "queue", DefaultQueue, "asynq `queue` the import tasks travel on (env HPNORTON_QUEUE)")
 }
 
 // AddRedisFlags registers only --redis and --log-format, for a command that needs no MySQL.
 func (c *Conn) AddRedisFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis", DefaultRedisURL, "Redis `URL` holding the queue and the results (env HPNORTON_REDIS_URL)")
-	c.RedisURL = cmp.Or(os.Getenv("HPNORTON_REDIS_URL"), c.RedisURL) // after the flag, so -h never shows its password
-	fs.StringVar(&c.LogFormat, "log-format", cmp.Or(os.Getenv("HPNORTON_LOG_FORMAT"), "text"), "log `format` on standard error: text or json (env HPNORTON_LOG_FORMAT)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format` on standard error: text or json (env HPNORTON_LOG_FORMAT)")
 }
 
-// UsageError is a mistake in the command line; commands print it with their usage and exit with ExitError.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-// Parse parses args into fs and turns its failures into a *UsageError, or flag.ErrHelp for -h. Flags may come
-// before and after the arguments, as people type them (enqueue DIR --json); "--" ends the flags, and everything
-// after it is an argument. The standard flag package alone stops at the first argument.
-func Parse(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard) // the caller prints usage once, where it prints every other error
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return &UsageError{Msg: err.Error()}
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			positional = append(positional, rest...) // after "--", all are arguments
-			break
-		}
-		positional, args = append(positional, rest[0]), rest[1:]
+// Check refuses, before anything connects, a Redis URL or MySQL DSN that cannot be parsed or a log format that
+// does not exist: usage errors that name the flag or the variable the value came from, and the form wanted. A
+// URL's or DSN's value is never repeated, since it may hold a password.
+func (c *Conn) Check(fs *flag.FlagSet) error {
+	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		return Invalid(fs, "redis", "the Redis URL cannot be parsed; the expected form is redis://[:password@]host:port/db")
 	}
-	// fs.Args() is what the last Parse left; parsing "--" and the arguments sets it to the arguments.
-	return fs.Parse(append([]string{"--"}, positional...))
-}
-
-// EnvDefault sets flag name from the environment variable env when it is set, so that the command line still
-// overrides it; a malformed value is a usage error naming the variable.
-func EnvDefault(fs *flag.FlagSet, name, env string) error {
-	v := os.Getenv(env)
-	if v == "" {
-		return nil
+	if fs.Lookup("mysql") != nil {
+		if _, err := repo.ParseDSN(c.MySQLDSN); err != nil {
+			return Invalid(fs, "mysql", err.Error())
+		}
 	}
-	if err := fs.Set(name, v); err != nil {
-		return &UsageError{Msg: fmt.Sprintf("%s=%q: %v", env, v, err)}
+	if f := strings.ToLower(c.LogFormat); f != "text" && f != "json" {
+		return Invalid(fs, "log-format", fmt.Sprintf("%q: want text or json", c.LogFormat))
 	}
 	return nil
-}
-
-// WantsUsage reports whether err calls for the command's usage: -h, or a usage error.
-func WantsUsage(err error) bool {
-	var uerr *UsageError
-	return errors.Is(err, flag.ErrHelp) || errors.As(err, &uerr)
-}
-
-// Usage writes fs's flags to w, as -h shows them.
-func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
-	fmt.Fprintf(w, "usage: %s\n", synopsis)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
 }
 
 // NewLogger returns a slog logger writing to w in the given format. After RouteDriverLogs, the Redis and MySQL
@@ -161,7 +129,7 @@ func NewLogger(w io.Writer, format string) (*slog.Logger, error) {
 	case "json":
 		log = slog.New(slog.NewJSONHandler(w, nil))
 	default:
-		return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q (want text or json)", format)}
+		return nil, &UsageError{Msg: fmt.Sprintf("unknown log format %q: want text or json", format)}
 	}
 	if routeDrivers.Load() {
 		driverLog.Store(log)
@@ -237,31 +205,6 @@ func Guard(fn func() error) (err error) {
 		}
 	}()
 	return fn()
-}
-
-// Exit prints a command's error the one way every command does, with the usage when the error calls for it, and
-// returns the exit status.
-func Exit(stderr io.Writer, fs *flag.FlagSet, synopsis string, err error) int {
-	code, msg := ExitCode(err)
-	if msg != "" {
-		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), msg)
-	}
-	if WantsUsage(err) {
-		Usage(stderr, fs, synopsis)
-	}
-	return code
-}
-
-// ExitCode maps an error from a command's run to its exit status and the message to print, if any.
-func ExitCode(err error) (int, string) {
-	var uerr *UsageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return ExitOK, ""
-	case errors.As(err, &uerr):
-		return ExitError, "usage error: " + uerr.Msg
-	}
-	return ExitError, "error: " + err.Error()
 }
 
 // StartCPUProfile writes a CPU profile of the process to path until the returned stop is called.

@@ -16,47 +16,34 @@ import (
 	"hpnorton/internal/testenv"
 )
 
-func TestExitCode(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		err      error
-		code     int
-		msg      string
-		se, help bool
-	}{
-		{nil, ExitOK, "", false, false},
-		{flag.ErrHelp, ExitOK, "", false, true},
-		{&UsageError{Msg: "bad"}, ExitError, "usage error: bad", false, true},
-		{errors.New("Redis down"), ExitError, "error: Redis down", false, false},
-	}
-	for _, tt := range tests {
-		code, msg := ExitCode(tt.err)
-		if code != tt.code || msg != tt.msg || WantsUsage(tt.err) != tt.help {
-			t.Errorf("ExitCode(%v) = %d, %q, usage %v; want %d, %q, %v", tt.err, code, msg, WantsUsage(tt.err), tt.code, tt.msg, tt.help)
-		}
-	}
-}
-
+// TestFlagsFromEnvironment: an environment variable named in a flag's usage sets the flag when the command line
+// does not; the command line wins; a bad value names the variable and the form wanted.
 func TestFlagsFromEnvironment(t *testing.T) {
 	t.Setenv("HPNORTON_QUEUE", "from-env")
+	t.Setenv("HPNORTON_REDIS_URL", "redis://from-env:1/0")
 	t.Setenv("HPNORTON_N", "7")
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	var c Conn
 	c.AddFlags(fs)
-	n := fs.Int("n", 1, "")
-	if err := EnvDefault(fs, "n", "HPNORTON_N"); err != nil {
-		t.Fatal(err)
-	}
+	n := fs.Int("n", 1, "a number (env HPNORTON_N)")
 	if err := Parse(fs, []string{"--redis", "redis://h:1/2"}); err != nil {
 		t.Fatal(err)
 	}
 	if c.Queue != "from-env" || c.RedisURL != "redis://h:1/2" || c.MySQLDSN != DefaultMySQLDSN || *n != 7 {
 		t.Errorf("conn %+v, n %d: want the queue from the environment, the flag's Redis, the default DSN and n 7", c, *n)
 	}
+	if err := Invalid(fs, "n", "must be 8"); err.Msg != "HPNORTON_N: must be 8" {
+		t.Errorf("Invalid(n from the environment) = %q, want it to name the variable", err.Msg)
+	}
+	if err := Invalid(fs, "redis", "bad"); err.Msg != "--redis: bad" {
+		t.Errorf("Invalid(redis from the command line) = %q, want it to name the flag", err.Msg)
+	}
 	t.Setenv("HPNORTON_N", "seven")
+	fs = flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.Int("n", 1, "a number (env HPNORTON_N)")
 	var uerr *UsageError
-	if err := EnvDefault(fs, "n", "HPNORTON_N"); !errors.As(err, &uerr) || !strings.Contains(err.Error(), `HPNORTON_N="seven"`) {
-		t.Errorf("EnvDefault(malformed) = %v, want a usage error naming the variable", err)
+	if err := Parse(fs, nil); !errors.As(err, &uerr) || err.Error() != `HPNORTON_N="seven": want a whole number` {
+		t.Errorf("Parse with HPNORTON_N=seven = %v, want a usage error naming the variable and the form", err)
 	}
 }
 
@@ -79,8 +66,8 @@ func TestNewLogger(t *testing.T) {
 func TestGuard(t *testing.T) {
 	t.Parallel()
 	err := Guard(func() error { panic("boom") })
-	if code, msg := ExitCode(err); code != ExitError || msg != "error: internal error, please report it: boom" {
-		t.Errorf("Guard(panic) gives exit %d, %q", code, msg)
+	if code := ExitCode(t.Context(), err); code != ExitError || err.Error() != "internal error, please report it: boom" {
+		t.Errorf("Guard(panic) gives exit %d, %q", code, err)
 	}
 	want := errors.New("plain")
 	if err := Guard(func() error { return want }); err != want {
@@ -177,6 +164,11 @@ func TestParseFlagsAnywhere(t *testing.T) {
 	if err := Parse(fs, []string{"dir", "--no-such-flag"}); !errors.As(err, &ue) {
 		t.Errorf("an unknown flag after an argument gives %v, want a usage error", err)
 	}
+	fs = flag.NewFlagSet("x", flag.ContinueOnError)
+	n := fs.Int("n", 0, "")
+	if err := Parse(fs, []string{"-n", "-3", "a"}); err != nil || *n != -3 || !slices.Equal(fs.Args(), []string{"a"}) {
+		t.Errorf("-n -3 a: %v, n %d, arguments %q; want a negative value taken as the value", err, *n, fs.Args())
+	}
 }
 
 // TestWorkerCommand: the hint's command names the same servers and queue, with every password masked, quoted for
@@ -184,12 +176,15 @@ func TestParseFlagsAnywhere(t *testing.T) {
 func TestWorkerCommand(t *testing.T) {
 	t.Parallel()
 	c := Conn{RedisURL: "redis://:s3cret@redis.example:6380/2", MySQLDSN: "app:s3cret@tcp(db.example:3306)/imports", Queue: "nightly"}
-	want := "worker --redis 'redis://:xxxxx@redis.example:6380/2' --mysql 'app:xxxxx@tcp(db.example:3306)/imports' --queue 'nightly'"
+	want := Sibling("worker") + " --redis 'redis://:xxxxx@redis.example:6380/2' --mysql 'app:xxxxx@tcp(db.example:3306)/imports' --queue 'nightly'"
 	if got := c.WorkerCommand(); got != want {
 		t.Errorf("WorkerCommand() = %q, want %q", got, want)
 	}
 	c = Conn{RedisURL: DefaultRedisURL, MySQLDSN: DefaultMySQLDSN, Queue: DefaultQueue}
 	want = "worker --redis 'redis://127.0.0.1:6379/0' --mysql 'root@tcp(127.0.0.1:3306)/hpnorton' --queue 'hpnorton'"
+	if Sibling("worker") != "worker" {
+		t.Fatalf("Sibling(worker) = %q in a test binary, which has no worker beside it", Sibling("worker"))
+	}
 	if got := c.WorkerCommand(); got != want {
 		t.Errorf("WorkerCommand() = %q, want %q", got, want)
 	}

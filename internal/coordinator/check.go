@@ -15,7 +15,8 @@ import (
 // Check reads both files of cfg.Dir as a run reads them and reports every problem the run would reject, without
 // enqueueing anything: the first pass of enqueue --strict. It is the run's own reading with nothing sent, so it
 // validates each record and settles repeated keys exactly as the run does, in the same memory. Config.Rejects is
-// given every problem; the report lists the first ones and counts them all.
+// given every problem; the report lists the first ones and counts them all. Its Files hold each file's lines and
+// the records read and rejected.
 func Check(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
 	cfg.ChunkBytes = cmp.Or(cfg.ChunkBytes, DefaultChunkBytes)
@@ -30,6 +31,11 @@ func Check(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		if err == nil {
 			err = rep.addProblems(k, fileErr, r, cfg.Rejects)
+			f := File{Kind: k.String(), File: k.FileName(), Lines: int64(r.lines), Blank: int64(r.blank), Counts: r.counts}
+			if fileErr != nil {
+				f.Error = fileErr.Error()
+			}
+			rep.Files = append(rep.Files, f)
 		}
 		r.problems.close()
 		r.dups.close()

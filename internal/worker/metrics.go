@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hpnorton/internal/record"
+	"hpnorton/tasks"
 )
 
 // Metrics is one worker process's registry. Every worker of a run serves the same queue metrics, because they come
@@ -58,6 +59,19 @@ func NewMetrics(inspector *asynq.Inspector) *Metrics {
 		asynqmetrics.NewQueueMetricsCollector(inspector),
 		m.rows, m.updated, m.redelivered, m.latency,
 	)
+	// Every series exists from the start, at 0, as Prometheus advises: a series that appears only at its first
+	// event makes rate() and alerts blind to that event, and a scrape cannot tell 0 from a missing worker.
+	for _, k := range record.Kinds {
+		m.rows.WithLabelValues(k.String(), "added")
+		m.rows.WithLabelValues(k.String(), "present")
+		m.updated.WithLabelValues(k.String())
+		m.redelivered.WithLabelValues(k.String())
+	}
+	for _, typ := range []string{tasks.TypeCustomerImport, tasks.TypeProductImport} {
+		for _, status := range []string{"ok", "error"} {
+			m.latency.WithLabelValues(typ, status)
+		}
+	}
 	return m
 }
 

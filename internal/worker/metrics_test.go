@@ -75,3 +75,30 @@ func TestMetrics(t *testing.T) {
 		t.Logf("metrics:\n%s", got)
 	}
 }
+
+// TestCountersStartAtZero: before any task, every series of the worker's own counters is exposed at 0, as
+// Prometheus advises, so that the first redelivery is a change from 0 rather than a series that appears.
+func TestCountersStartAtZero(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	inspector := asynq.NewInspectorFromRedisClient(testenv.Redis(t, ns))
+	defer inspector.Close()
+	got := scrape(t, NewMetrics(inspector))
+	for _, k := range record.Kinds {
+		for _, want := range []string{
+			`hpnorton_rows_total{kind="` + k.String() + `",outcome="added"} 0`,
+			`hpnorton_rows_total{kind="` + k.String() + `",outcome="present"} 0`,
+			`hpnorton_rows_updated_total{kind="` + k.String() + `"} 0`,
+			`hpnorton_tasks_redelivered_total{kind="` + k.String() + `"} 0`,
+			`hpnorton_task_duration_seconds_count{status="error",type="import:` + k.String() + `"} 0`,
+			`hpnorton_task_duration_seconds_count{status="ok",type="import:` + k.String() + `"} 0`,
+		} {
+			if !strings.Contains(got, want+"\n") {
+				t.Errorf("metrics lack %q before any task", want)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", got)
+	}
+}

@@ -53,7 +53,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return bench(ctx, fs, args, stdout) }))
+	err := cli.Guard(func() error { return bench(ctx, fs, args, stdout) })
+	return cli.Exit(ctx, stdout, stderr, fs, synopsis, err)
 }
 
 // options are the command's flags.

@@ -175,7 +175,7 @@ func TestStoredLevels(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		args = append(args, "--mysql", "nobody@tcp(127.0.0.1:1)/", "--redis", "redis://127.0.0.1:1")
 		code := run(t.Context(), args, &stdout, &stderr)
-		if code != cli.ExitError || !regexp.MustCompile(`error: --stored.*\nusage: `).MatchString(stderr.String()) {
+		if code != cli.ExitUsage || !regexp.MustCompile(`usage error: --stored.*\nRun 'bench --help' for usage\.\n$`).MatchString(stderr.String()) {
 			t.Errorf("%q: exit %d, %s; want a usage error that names --stored", args, code, stderr.String())
 		}
 	}

@@ -51,7 +51,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("contention", flag.ContinueOnError)
-	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return demo(ctx, fs, args, stdout) }))
+	err := cli.Guard(func() error { return demo(ctx, fs, args, stdout) })
+	return cli.Exit(ctx, stdout, stderr, fs, synopsis, err)
 }
 
 func demo(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) (err error) {

@@ -52,7 +52,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eta", flag.ContinueOnError)
-	return cli.Exit(stderr, fs, synopsis, cli.Guard(func() error { return measure(ctx, fs, args, stdout) }))
+	err := cli.Guard(func() error { return measure(ctx, fs, args, stdout) })
+	return cli.Exit(ctx, stdout, stderr, fs, synopsis, err)
 }
 
 type options struct {

@@ -85,7 +85,7 @@ var breakages = []breakage{
 	},
 	{
 		name: "wait: tasks that vanished from Redis counted as done",
-		file: "internal/coordinator/coordinator.go",
+		file: "internal/coordinator/stall.go",
 		old:  "\t\t\tif !recorded {\n",
 		new:  "\t\t\tif !recorded && false {\n",
 		pkgs: []string{"./cmd/enqueue"},
