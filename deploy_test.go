@@ -60,6 +60,10 @@ func readCompose(t *testing.T) compose {
 // pinned reports whether an image reference names a version: a tag with a digit, and not "latest".
 var pinned = regexp.MustCompile(`^[a-z0-9./_-]+:[A-Za-z0-9._-]*[0-9][A-Za-z0-9._-]*$`)
 
+// publishedPort is a published port as docker-compose.yml writes it: this machine's loopback only, at a host port
+// a variable moves, with its default, then the container port.
+var publishedPort = regexp.MustCompile(`^127\.0\.0\.1:\$\{(HPNORTON_[A-Z]+_PORT):-([0-9]+)\}:([0-9]+)$`)
+
 // envRead returns the environment variables a command reads, as its -h lists them: "(env NAME)".
 func envRead(t *testing.T, bin string) []string {
 	t.Helper()
@@ -160,10 +164,41 @@ func TestCompose(t *testing.T) {
 	if ops := w.Environment["HPNORTON_OPS"]; ops == "" || !slices.Contains(w.Expose, port(t, ops)) {
 		t.Errorf("worker serves its metrics on %q but exposes %v", ops, w.Expose)
 	}
-	// The monitor publishes the port it listens on, to this machine only.
-	m := c.Services["monitor"]
-	if addr := m.Environment["HPNORTON_MONITOR_ADDR"]; addr == "" || !slices.Contains(m.Ports, "127.0.0.1:"+port(t, addr)+":"+port(t, addr)) {
-		t.Errorf("monitor listens on %q but publishes %v", addr, m.Ports)
+	// Published ports: each service publishes the port it listens on, to this machine only, at a host port that a
+	// variable of its own moves (a machine with its own Redis or MariaDB has those ports taken), by default the
+	// same number; the README names each variable.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listens := map[string]string{"redis": "6379", "mariadb": "3306"}
+	if addr := c.Services["monitor"].Environment["HPNORTON_MONITOR_ADDR"]; addr != "" {
+		listens["monitor"] = port(t, addr)
+	}
+	vars := map[string]string{}
+	for name, s := range c.Services {
+		if len(s.Ports) == 0 {
+			continue
+		}
+		if len(s.Ports) != 1 || listens[name] == "" {
+			t.Errorf("service %s publishes %v; want one port, of redis, mariadb or the monitor", name, s.Ports)
+			continue
+		}
+		m := publishedPort.FindStringSubmatch(s.Ports[0])
+		if m == nil || m[2] != listens[name] || m[3] != listens[name] {
+			t.Errorf("service %s publishes %q, want 127.0.0.1:${HPNORTON_…_PORT:-%s}:%s", name, s.Ports[0], listens[name], listens[name])
+			continue
+		}
+		if other, ok := vars[m[1]]; ok {
+			t.Errorf("services %s and %s publish at the same variable %s", name, other, m[1])
+		}
+		vars[m[1]] = name
+		if !strings.Contains(string(readme), m[1]) {
+			t.Errorf("service %s's host port variable %s is not in the README", name, m[1])
+		}
+	}
+	if len(vars) != len(listens) {
+		t.Errorf("published ports through %v, want one for each of %v", vars, listens)
 	}
 	// The database: the release series the tests run against, LOAD DATA LOCAL on, the data outliving the container,
 	// and a fixed host name, which is part of the database's identity.
