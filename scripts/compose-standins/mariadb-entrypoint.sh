@@ -25,7 +25,12 @@ if [ ! -d /var/lib/mysql/mysql ]; then
 	done
 	# SQL string literals: backslashes and quotes doubled.
 	pw=$(printf '%s' "$MARIADB_ROOT_PASSWORD" | sed -e 's/\\/\\\\/g' -e "s/'/''/g")
+	# mariadb-install-db also makes root@127.0.0.1, root@::1 and root@<host name> with no password, which a TCP login
+	# as root would match before root@'%'; as in the official image, root is left at localhost and '%'.
 	{
+		echo "DELETE FROM mysql.global_priv WHERE (User = 'root' AND Host <> 'localhost') OR User = '';"
+		echo "DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';"
+		echo "FLUSH PRIVILEGES;"
 		echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$pw';"
 		echo "CREATE USER 'root'@'%' IDENTIFIED BY '$pw';"
 		echo "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;"
