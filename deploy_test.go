@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
@@ -249,6 +251,47 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^COPY testdata /data$`).MatchString(text) {
 		t.Error("Dockerfile does not copy testdata to /data")
+	}
+}
+
+// TestDockerignore checks the build context against .dockerignore, with Docker's own matcher: every file the build
+// reads is in it, and nothing else, so that editing the README, docs, docker-compose.yml, the scripts, the lab or a
+// test rebuilds no image (make compose-test proves it with a real build).
+func TestDockerignore(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open(".dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("git", "ls-files").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	for _, path := range strings.Fields(string(out)) {
+		ignored, err := pm.MatchesOrParentMatches(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		top, _, _ := strings.Cut(path, "/")
+		built := path == "go.mod" || path == "go.sum" || path == "repo/schema.sql" ||
+			top == "testdata" && strings.HasSuffix(path, ".csv") ||
+			slices.Contains([]string{"cmd", "internal", "repo", "tasks"}, top) && strings.HasSuffix(path, ".go") &&
+				!strings.HasSuffix(path, "_test.go") && !strings.Contains(path, "/testdata/")
+		switch {
+		case built && ignored:
+			t.Errorf("%s is read by the build but .dockerignore leaves it out", path)
+		case !built && !ignored:
+			t.Errorf("%s is in the build context: editing it would rebuild the images", path)
+		}
 	}
 }
 
