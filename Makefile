@@ -95,7 +95,7 @@ fresh-run-test:
 # The real docker-compose.yml and Dockerfile in a Docker engine of the test's own (Debian's docker.io, in network
 # and mount namespaces of its own), with stand-ins of the pinned images made from Debian's packages: up --build,
 # cached rebuilds, three workers with one killed mid-run, the monitor through a moved port, a Redis restart. Needs
-# root; slow (6 to 9 minutes; the first time 4 more, and 12 to build Compose), so it is not part of `make test`.
+# root; slow (5 to 9 minutes; the first time 4 more, and 12 to build Compose), so it is not part of `make test`.
 compose-test:
 	scripts/compose-test
 
