@@ -9,7 +9,7 @@ RUNS        ?= 5
 STORED      ?= 0
 ETA_ROWS    ?= 1000000
 
-.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale bench-update fresh-run-test
+.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale bench-update fresh-run-test compose-test
 
 # The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
@@ -91,6 +91,13 @@ testdata:
 # root; slow (a few minutes), so it is not part of `make test`.
 fresh-run-test:
 	scripts/fresh-run-test
+
+# The real docker-compose.yml and Dockerfile in a Docker engine of the test's own (Debian's docker.io, in network
+# and mount namespaces of its own), with stand-ins of the pinned images made from Debian's packages: up --build,
+# cached rebuilds, three workers with one killed mid-run, the monitor through a moved port, a Redis restart. Needs
+# root; slow (5 to 9 minutes; the first time 4 more, and 12 to build Compose), so it is not part of `make test`.
+compose-test:
+	scripts/compose-test
 
 # docs/monitor.png and docs/monitor-queue.png: the web monitor in headless Chromium during a real run.
 screenshot:

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
@@ -59,6 +61,10 @@ func readCompose(t *testing.T) compose {
 
 // pinned reports whether an image reference names a version: a tag with a digit, and not "latest".
 var pinned = regexp.MustCompile(`^[a-z0-9./_-]+:[A-Za-z0-9._-]*[0-9][A-Za-z0-9._-]*$`)
+
+// publishedPort is a published port as docker-compose.yml writes it: this machine's loopback only, at a host port
+// a variable moves, with its default, then the container port.
+var publishedPort = regexp.MustCompile(`^127\.0\.0\.1:\$\{(HPNORTON_[A-Z]+_PORT):-([0-9]+)\}:([0-9]+)$`)
 
 // envRead returns the environment variables a command reads, as its -h lists them: "(env NAME)".
 func envRead(t *testing.T, bin string) []string {
@@ -160,10 +166,41 @@ func TestCompose(t *testing.T) {
 	if ops := w.Environment["HPNORTON_OPS"]; ops == "" || !slices.Contains(w.Expose, port(t, ops)) {
 		t.Errorf("worker serves its metrics on %q but exposes %v", ops, w.Expose)
 	}
-	// The monitor publishes the port it listens on, to this machine only.
-	m := c.Services["monitor"]
-	if addr := m.Environment["HPNORTON_MONITOR_ADDR"]; addr == "" || !slices.Contains(m.Ports, "127.0.0.1:"+port(t, addr)+":"+port(t, addr)) {
-		t.Errorf("monitor listens on %q but publishes %v", addr, m.Ports)
+	// Published ports: each service publishes the port it listens on, to this machine only, at a host port that a
+	// variable of its own moves (a machine with its own Redis or MariaDB has those ports taken), by default the
+	// same number; the README names each variable.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listens := map[string]string{"redis": "6379", "mariadb": "3306"}
+	if addr := c.Services["monitor"].Environment["HPNORTON_MONITOR_ADDR"]; addr != "" {
+		listens["monitor"] = port(t, addr)
+	}
+	vars := map[string]string{}
+	for name, s := range c.Services {
+		if len(s.Ports) == 0 {
+			continue
+		}
+		if len(s.Ports) != 1 || listens[name] == "" {
+			t.Errorf("service %s publishes %v; want one port, of redis, mariadb or the monitor", name, s.Ports)
+			continue
+		}
+		m := publishedPort.FindStringSubmatch(s.Ports[0])
+		if m == nil || m[2] != listens[name] || m[3] != listens[name] {
+			t.Errorf("service %s publishes %q, want 127.0.0.1:${HPNORTON_…_PORT:-%s}:%s", name, s.Ports[0], listens[name], listens[name])
+			continue
+		}
+		if other, ok := vars[m[1]]; ok {
+			t.Errorf("services %s and %s publish at the same variable %s", name, other, m[1])
+		}
+		vars[m[1]] = name
+		if !strings.Contains(string(readme), m[1]) {
+			t.Errorf("service %s's host port variable %s is not in the README", name, m[1])
+		}
+	}
+	if len(vars) != len(listens) {
+		t.Errorf("published ports through %v, want one for each of %v", vars, listens)
 	}
 	// The database: the release series the tests run against, LOAD DATA LOCAL on, the data outliving the container,
 	// and a fixed host name, which is part of the database's identity.
@@ -214,6 +251,47 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^COPY testdata /data$`).MatchString(text) {
 		t.Error("Dockerfile does not copy testdata to /data")
+	}
+}
+
+// TestDockerignore checks the build context against .dockerignore, with Docker's own matcher: every file the build
+// reads is in it, and nothing else, so that editing the README, docs, docker-compose.yml, the scripts, the lab or a
+// test rebuilds no image (make compose-test proves it with a real build).
+func TestDockerignore(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open(".dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("git", "ls-files").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	for _, path := range strings.Fields(string(out)) {
+		ignored, err := pm.MatchesOrParentMatches(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		top, _, _ := strings.Cut(path, "/")
+		built := path == "go.mod" || path == "go.sum" || path == "repo/schema.sql" ||
+			top == "testdata" && strings.HasSuffix(path, ".csv") ||
+			slices.Contains([]string{"cmd", "internal", "repo", "tasks"}, top) && strings.HasSuffix(path, ".go") &&
+				!strings.HasSuffix(path, "_test.go") && !strings.Contains(path, "/testdata/")
+		switch {
+		case built && ignored:
+			t.Errorf("%s is read by the build but .dockerignore leaves it out", path)
+		case !built && !ignored:
+			t.Errorf("%s is in the build context: editing it would rebuild the images", path)
+		}
 	}
 }
 

@@ -44,7 +44,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	addr := fs.String("addr", DefaultAddr, "serve the monitor on this `address`; 0.0.0.0:8080 opens it to other machines (env HPNORTON_MONITOR_ADDR)")
 	readOnly := fs.Bool("read-only", false, "show the queues without the buttons that pause them or delete tasks (env HPNORTON_MONITOR_READ_ONLY)")
 	var allowHosts hostList
-	fs.Var(&allowHosts, "allow-host", "also answer to this host `name` or address (on the listening port) or host:port, as a proxy, DNS or a published port gives it; repeat, or separate with commas (env HPNORTON_MONITOR_ALLOW_HOSTS)")
+	fs.Var(&allowHosts, "allow-host", "also answer to this host `name` or address (on any port) or host:port (on that port only), as a proxy, DNS or a published port gives it; loopback names answer on any port without it; repeat, or separate with commas (env HPNORTON_MONITOR_ALLOW_HOSTS)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}

@@ -141,10 +141,12 @@ func TestRefusesOtherSites(t *testing.T) {
 		{"cross-site POST", http.MethodPost, pause, host, "http://evil.example", http.StatusForbidden},
 		{"rebinding read", http.MethodGet, "api/queues", "evil.example:" + port, "", http.StatusMisdirectedRequest},
 		{"rebinding POST", http.MethodPost, pause, "evil.example:" + port, "http://evil.example:" + port, http.StatusMisdirectedRequest},
-		{"right name, wrong port", http.MethodGet, "api/queues", "127.0.0.1:1", "", http.StatusMisdirectedRequest},
+		{"a rebinding name on another port", http.MethodGet, "api/queues", "evil.example:1", "", http.StatusMisdirectedRequest},
+		{"loopback on another port, as a published port gives it", http.MethodGet, "api/queues", "127.0.0.1:28080", "", http.StatusOK},
 		{"own read", http.MethodGet, "api/queues", host, "", http.StatusOK},
 		{"own read by localhost", http.MethodGet, "api/queues", "localhost:" + port, "", http.StatusOK},
 		{"read through an allowed name", http.MethodGet, "api/queues", "monitor.example:" + port, "", http.StatusOK},
+		{"an allowed name without a port, on any port", http.MethodGet, "api/queues", "monitor.example:28080", "", http.StatusOK},
 		{"read through an allowed name and port", http.MethodGet, "api/queues", "published.example:9000", "", http.StatusOK},
 		{"an allowed name on another port", http.MethodGet, "api/queues", "published.example:" + port, "", http.StatusMisdirectedRequest},
 	} {

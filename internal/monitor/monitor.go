@@ -59,40 +59,46 @@ func FormatPayload(taskType string, payload []byte) string {
 //   - A state-changing request from a browser on another origin gets 403 Forbidden (http.CrossOriginProtection,
 //     by Sec-Fetch-Site or Origin). Requests without those headers come from programs, not from a web page.
 //
-// The names accepted, on the listening port, are the listening address itself; for a loopback address, localhost;
-// for a wildcard address (0.0.0.0 or ::), also this machine's host name and interface addresses. Each of extra
-// adds a host name or address, on the listening port, or a host:port, as a proxy or a published port gives it.
+// The names accepted are:
+//   - on any port, the loopback names: localhost and the loopback addresses (127.0.0.0/8, ::1). Only a program on
+//     the machine the user sits at sends them, and a published container port or an SSH tunnel (127.0.0.1:28080
+//     to the monitor's 8080) changes the port, not the name; a rebinding page sends its own name, never these.
+//   - on the listening port, the listening address itself and, for a wildcard address (0.0.0.0 or ::), this
+//     machine's host name and interface addresses.
+//   - each of extra: a host name or address, on any port, or a host:port, on that port only, as a proxy, DNS or a
+//     published port gives it.
 func Guard(h http.Handler, listen net.Addr, extra []string) (http.Handler, error) {
 	host, port, err := net.SplitHostPort(listen.String())
 	if err != nil {
 		return nil, fmt.Errorf("monitor: listening address %s: %w", listen, err)
 	}
-	allowed := map[string]bool{}
-	allow := func(name string) {
+	// allowed holds host:port pairs, and anyPort the names allowed on every port.
+	allowed, anyPort := map[string]bool{}, map[string]bool{}
+	allow := func(name, onPort string) {
 		h, p, err := net.SplitHostPort(name)
 		if err != nil {
-			h, p = strings.Trim(name, "[]"), port
+			h, p = strings.Trim(name, "[]"), onPort
+		}
+		if p == "" {
+			anyPort[strings.ToLower(h)] = true
+			return
 		}
 		allowed[net.JoinHostPort(strings.ToLower(h), p)] = true
 	}
-	allow(host)
-	ip := net.ParseIP(host)
-	if ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
-		allow("localhost")
-	}
-	if ip != nil && ip.IsUnspecified() {
+	allow(host, port)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		if hn, err := os.Hostname(); err == nil {
-			allow(hn)
+			allow(hn, port)
 		}
 		addrs, _ := net.InterfaceAddrs() // without them, the other names still serve
 		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				allow(n.IP.String())
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+				allow(n.IP.String(), port)
 			}
 		}
 	}
 	for _, e := range extra {
-		allow(e)
+		allow(e, "")
 	}
 	guarded := http.NewCrossOriginProtection().Handler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,10 +106,22 @@ func Guard(h http.Handler, listen net.Addr, extra []string) (http.Handler, error
 		if err != nil { // no port: the scheme's default
 			rh, rp = strings.Trim(r.Host, "[]"), "80"
 		}
-		if !allowed[net.JoinHostPort(strings.ToLower(rh), rp)] {
+		rh = strings.ToLower(rh)
+		if !loopbackName(rh) && !anyPort[rh] && !allowed[net.JoinHostPort(rh, rp)] {
 			http.Error(w, "this monitor does not answer to that host name; see its --allow-host", http.StatusMisdirectedRequest)
 			return
 		}
 		guarded.ServeHTTP(w, r)
 	}), nil
+}
+
+// loopbackName reports whether a request's host name (lower case, without its port) is one that only this machine
+// answers to: localhost, or a loopback address. An address is taken only in its plain form: 127.1 or 0x7f.0.0.1
+// are names a resolver could be asked about, so they are not trusted.
+func loopbackName(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback() && ip.String() == h
 }
