@@ -109,7 +109,7 @@ func Exit(ctx context.Context, stdout, stderr io.Writer, fs *flag.FlagSet, synop
 	if errors.As(err, &uerr) {
 		msg, help = "usage error: "+uerr.Msg, fmt.Sprintf("Run '%s --help' for usage.", fs.Name())
 	}
-	if f := fs.Lookup("log-format"); f != nil && strings.EqualFold(f.Value.String(), "json") {
+	if jsonLog(fs) {
 		attrs := []any{"command", fs.Name(), "exit_status", code}
 		if help != "" {
 			attrs = append(attrs, "help", help)
@@ -122,4 +122,20 @@ func Exit(ctx context.Context, stdout, stderr io.Writer, fs *flag.FlagSet, synop
 		fmt.Fprintln(stderr, help)
 	}
 	return code
+}
+
+// jsonLog tells whether the command logs JSON: --log-format json, or HPNORTON_LOG_FORMAT=json when the flag is not
+// given. A mistake on the command line stops Parse before it reads the environment, so the variable is read here
+// too: its error is then JSON like every other line of a JSON log.
+func jsonLog(fs *flag.FlagSet) bool {
+	f := fs.Lookup("log-format")
+	if f == nil {
+		return false
+	}
+	given := false
+	fs.Visit(func(v *flag.Flag) { given = given || v == f })
+	if !given && envOf(f) != "" && os.Getenv(envOf(f)) != "" {
+		return strings.EqualFold(os.Getenv(envOf(f)), "json")
+	}
+	return strings.EqualFold(f.Value.String(), "json")
 }

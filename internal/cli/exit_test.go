@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -198,5 +199,29 @@ func TestSibling(t *testing.T) {
 	os.Args[0] = "bin/enqueue"
 	if got := Sibling("worker"); got != "bin/worker" {
 		t.Errorf("run as bin/enqueue: Sibling(worker) = %q, want bin/worker", got)
+	}
+}
+
+// TestJSONLogFromTheEnvironment: HPNORTON_LOG_FORMAT=json stands in for --log-format json, also for a mistake on the
+// command line, which stops Parse before it reads the environment; a --log-format given beats it.
+func TestJSONLogFromTheEnvironment(t *testing.T) {
+	t.Setenv("HPNORTON_LOG_FORMAT", "json")
+	for _, tc := range []struct {
+		args []string
+		json bool
+	}{
+		{[]string{"--jsn"}, true},
+		{[]string{"--log-format", "text", "--jsn"}, false},
+	} {
+		fs := flag.NewFlagSet("prog", flag.ContinueOnError)
+		var c Conn
+		c.AddRedisFlags(fs)
+		err := Parse(fs, tc.args)
+		var stderr bytes.Buffer
+		code := Exit(t.Context(), io.Discard, &stderr, fs, "prog", err)
+		isJSON := json.Valid(stderr.Bytes())
+		if code != ExitUsage || isJSON != tc.json {
+			t.Errorf("%q with HPNORTON_LOG_FORMAT=json: exit %d, stderr %q; want %d and JSON %v", tc.args, code, stderr.String(), ExitUsage, tc.json)
+		}
 	}
 }
