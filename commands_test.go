@@ -56,6 +56,10 @@ var mistakes = func() []mistake {
 		{"missing argument", "gendata", nil, nil, 2, "stderr", usage("gendata", "missing DIR: the folder to write customers.csv and products.csv to")},
 		{"bad DSN", "enqueue", []string{"--mysql", "root:s3cret@tcp(db"}, nil, 2, "stderr", usage("enqueue", "--mysql: "+dsnForm)},
 		{"bad DSN", "worker", nil, []string{"HPNORTON_MYSQL_DSN=root:s3cret@tcp(db"}, 2, "stderr", usage("worker", "HPNORTON_MYSQL_DSN: "+dsnForm)},
+		{"bad address", "monitor", []string{"--addr", "nohost"}, nil, 2, "stderr", usage("monitor", `--addr: "nohost": want host:port, such as 127.0.0.1:8080`)},
+		{"bad address from the environment", "worker", nil, []string{"HPNORTON_OPS=bad"}, 2, "stderr", usage("worker", `HPNORTON_OPS: "bad": want host:port, such as 127.0.0.1:8080`)},
+		{"bad queue name", "enqueue", []string{"--queue", "a b"}, nil, 2, "stderr", usage("enqueue", `--queue: "a b": want a name of letters, digits, '.', '_', '-' or ':'`)},
+		{"empty queue name", "worker", nil, []string{"HPNORTON_QUEUE= "}, 2, "stderr", usage("worker", `HPNORTON_QUEUE: " ": want a name of letters, digits, '.', '_', '-' or ':'`)},
 		{"error as a JSON record", "enqueue", []string{"--log-format", "json", "--redis", "redis://127.0.0.1:1/0"}, nil, 2, "stderr",
 			`^\{"time":"[^"]+","level":"ERROR","msg":"error: cannot reach Redis at 127\.0\.0\.1:1 \(db 0\): .*","command":"enqueue","exit_status":2\}$`},
 	}

@@ -54,6 +54,9 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	if err := conn.Check(fs); err != nil {
 		return err
 	}
+	if err := cli.CheckAddr(fs, "addr", *addr); err != nil {
+		return err
+	}
 	log, err := cli.NewLogger(stderr, conn.LogFormat)
 	if err != nil {
 		return err

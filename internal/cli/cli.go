@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -115,6 +118,26 @@ func (c *Conn) Check(fs *flag.FlagSet) error {
 	}
 	if f := strings.ToLower(c.LogFormat); f != "text" && f != "json" {
 		return Invalid(fs, "log-format", fmt.Sprintf("%q: want text or json", c.LogFormat))
+	}
+	if fs.Lookup("queue") != nil && !queueName.MatchString(c.Queue) {
+		return Invalid(fs, "queue", fmt.Sprintf("%q: want a name of letters, digits, '.', '_', '-' or ':'", c.Queue))
+	}
+	return nil
+}
+
+// queueName is what --queue takes. The queue's name is part of Redis keys and of the monitor's pages and URLs, and
+// an empty one or one with spaces makes names that nobody types back: ".1f2e3d" or "a b.1f2e3d".
+var queueName = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
+
+// CheckAddr is the usage error for a listening address that is not host:port with a numeric port, or nil; name is
+// its flag. The empty host listens on every interface, as net.Listen has it.
+func CheckAddr(fs *flag.FlagSet, name, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return Invalid(fs, name, fmt.Sprintf("%q: want host:port, such as 127.0.0.1:8080", addr))
 	}
 	return nil
 }
