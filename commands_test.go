@@ -56,6 +56,8 @@ var mistakes = func() []mistake {
 		{"missing argument", "gendata", nil, nil, 2, "stderr", usage("gendata", "missing DIR: the folder to write customers.csv and products.csv to")},
 		{"bad DSN", "enqueue", []string{"--mysql", "root:s3cret@tcp(db"}, nil, 2, "stderr", usage("enqueue", "--mysql: "+dsnForm)},
 		{"bad DSN", "worker", nil, []string{"HPNORTON_MYSQL_DSN=root:s3cret@tcp(db"}, 2, "stderr", usage("worker", "HPNORTON_MYSQL_DSN: "+dsnForm)},
+		{"two ways at once", "enqueue", []string{"--list", "--cancel", "x"}, nil, 2, "stderr", usage("enqueue", "--list, --cancel and --resume each do a thing of their own; give one of them")},
+		{"extra argument", "enqueue", []string{"--list", "testdata"}, nil, 2, "stderr", usage("enqueue", `--list and --cancel take no folder, got "testdata"`)},
 		{"bad address", "monitor", []string{"--addr", "nohost"}, nil, 2, "stderr", usage("monitor", `--addr: "nohost": want host:port, such as 127.0.0.1:8080`)},
 		{"bad address from the environment", "worker", nil, []string{"HPNORTON_OPS=bad"}, 2, "stderr", usage("worker", `HPNORTON_OPS: "bad": want host:port, such as 127.0.0.1:8080`)},
 		{"bad queue name", "enqueue", []string{"--queue", "a b"}, nil, 2, "stderr", usage("enqueue", `--queue: "a b": want a name of letters, digits, '.', '_', '-' or ':'`)},

@@ -110,6 +110,10 @@ func parseArgs(fs *flag.FlagSet, args []string) (*options, error) {
 		return nil, cli.Invalid(fs, "timeout", fmt.Sprintf("must be positive, got %s", cfg.Timeout))
 	case cfg.KeepResults <= 0:
 		return nil, cli.Invalid(fs, "keep-results", fmt.Sprintf("must be positive, got %s", cfg.KeepResults))
+	case modes(*o.list, *o.cancelID != "", *o.resumeID != "") > 1:
+		return nil, &cli.UsageError{Msg: "--list, --cancel and --resume each do a thing of their own; give one of them"}
+	case (*o.list || *o.cancelID != "") && fs.NArg() > 0:
+		return nil, &cli.UsageError{Msg: fmt.Sprintf("--list and --cancel take no folder, got %q", fs.Arg(0))}
 	case *o.resumeID != "" && *o.strict:
 		return nil, &cli.UsageError{Msg: "--resume carries on a run as it started; --strict applies to new runs only"}
 	case cfg.KeepRuns < cfg.Timeout:
@@ -271,4 +275,15 @@ func (r *rejectsFile) close() error {
 		return fmt.Errorf("--rejects: %w", err)
 	}
 	return nil
+}
+
+// modes counts the ways of their own that the command line asks for.
+func modes(asked ...bool) int {
+	n := 0
+	for _, a := range asked {
+		if a {
+			n++
+		}
+	}
+	return n
 }
