@@ -182,7 +182,7 @@ func TestSignals(t *testing.T) {
 			last = last[strings.LastIndex(last, "\n")+1:]
 			wantLast := "worker stopped"
 			if tc.cmd == "enqueue" {
-				wantLast = "enqueue: error: interrupted while waiting (customers 1 task waiting, products 1 task waiting); no worker serves database "
+				wantLast = "enqueue: error: interrupted (customers 1 task waiting, products 1 task waiting); no worker serves database "
 			}
 			if code := cmd.ProcessState.ExitCode(); code != tc.status || !strings.Contains(last, wantLast) {
 				t.Errorf("%s after %s: exit %d, last line %q; want %d and %q", tc.cmd, tc.sig, code, last, tc.status, wantLast)

@@ -24,7 +24,7 @@ func (w *waiter) stopped(ctx context.Context, err error) error {
 	case errors.Is(context.Cause(ctx), errTimeout):
 		return fmt.Errorf("%w within %s: %s; %s%s", ErrTimedOut, w.cfg.Timeout, w.progress(), w.fate(), resumeHint(w.cfg))
 	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while waiting (%s); %s%s", w.progress(), w.fate(), resumeHint(w.cfg))
+		return fmt.Errorf("interrupted (%s); %s%s", w.progress(), w.fate(), resumeHint(w.cfg))
 	}
 	return err
 }
