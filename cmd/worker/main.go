@@ -59,10 +59,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	if err := conn.Check(fs); err != nil {
 		return err
 	}
-	if *opsAddr != "" {
-		if err := cli.CheckAddr(fs, "ops", *opsAddr); err != nil {
-			return err
-		}
+	if err := cli.CheckAddr(fs, "ops", *opsAddr); *opsAddr != "" && err != nil { // empty: off
+		return err
 	}
 	log, err := cli.NewLogger(stderr, conn.LogFormat)
 	if err != nil {
