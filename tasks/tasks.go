@@ -48,6 +48,11 @@ func KindOf(taskType string) (record.Kind, error) {
 	return 0, fmt.Errorf("tasks: unknown task type %q", taskType)
 }
 
+// RowsGone opens the last error of a task that a worker failed for good because its rows were not in Redis: Redis
+// lost them (flushed, restarted without its file) or they expired. The enqueuer reads it there, since the file
+// still holds the rows, and a resume sends them again.
+const RowsGone = "its rows are gone from Redis"
+
 // Bounds on a payload. The enqueuer's chunks stay well inside them; a payload beyond them did not come from it.
 const (
 	// MaxChunkRecords is the most rows one task may carry.

@@ -17,6 +17,8 @@ import (
 	"hpnorton/internal/cli"
 	"hpnorton/internal/coordinator"
 	"hpnorton/internal/testenv"
+	"hpnorton/repo"
+	"hpnorton/tasks"
 )
 
 // TestResume interrupts runs as an unlucky operator would, and finishes each with enqueue --resume: the enqueuer
@@ -161,8 +163,51 @@ func TestResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, _, stderr := wait(time.Minute, func() string { return "" })
-		if code != cli.ExitError || !strings.Contains(stderr, "vanished from Redis") || !strings.Contains(stderr, "finish the run with: enqueue ") || !strings.Contains(stderr, "--resume '"+runID+"'") {
-			t.Fatalf("exit %d, stderr:\n%s\nwant 2, the vanished task and the resume command", code, stderr)
+		// The run finds a task gone, or a worker meets a task whose rows went while the enqueuer sent it (written
+		// before the flush, the task sent after it) and fails it for good: both are Redis's loss, and both say
+		// how to resume.
+		lost := strings.Contains(stderr, "vanished from Redis") || (strings.Contains(stderr, "failed for good: ") && strings.Contains(stderr, tasks.RowsGone))
+		if code != cli.ExitError || !lost || !strings.Contains(stderr, "finish the run with: enqueue ") || !strings.Contains(stderr, "--resume '"+runID+"'") {
+			t.Fatalf("exit %d, stderr:\n%s\nwant 2, the vanished task or its rows, and the resume command", code, stderr)
+		}
+		finish(t, b, runID)
+	})
+	t.Run("Redis loses the rows of waiting tasks", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 1)
+		rdb := testenv.Redis(t, b.ns)
+		runID := b.ns + "_run1" // the first run of b.enqueue
+		db, err := repo.Open(t.Context(), b.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queue := tasks.QueueFor(b.ns, db.ID)
+		db.Close()
+		in := asynq.NewInspectorFromRedisClient(rdb)
+		defer in.Close()
+		// The worker takes nothing until the run's first tasks wait, and their rows are gone: it then fails them for
+		// good, and the run, which still waits, says how to resume.
+		if err := in.PauseQueue(queue); err != nil {
+			t.Fatal(err)
+		}
+		wait := b.startEnqueue(t, "--quiet", "--chunk-rows", chunk, "--max-queued", "4", input)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+			if info, err := in.GetQueueInfo(queue); err == nil && info.Pending == 4 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the enqueuer queued no 4 tasks within a minute")
+			}
+		}
+		if err := flushRun(t, rdb, "hpnorton:run:"+runID+":rows:*"); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.UnpauseQueue(queue); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := wait(time.Minute, func() string { return "" })
+		if code != cli.ExitError || !(strings.Contains(stderr, "failed for good: ") && strings.Contains(stderr, tasks.RowsGone)) || !strings.Contains(stderr, "--resume '"+runID+"'") {
+			t.Fatalf("exit %d, stderr:\n%s\nwant 2, the task whose rows went, and the resume command", code, stderr)
 		}
 		finish(t, b, runID)
 	})

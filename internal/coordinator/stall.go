@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"hpnorton/internal/record"
+	"hpnorton/tasks"
 )
 
 // stopped explains a wait that ended with an error, naming the timeout or the interruption when that is what
@@ -105,6 +106,10 @@ func (w *waiter) diagnose(ctx context.Context) error {
 			continue
 		case err != nil:
 			return fmt.Errorf("coordinator: look up task %s: %w", id, err)
+		case info.State == asynq.TaskStateArchived && strings.Contains(info.LastErr, tasks.RowsGone):
+			// Redis lost the task's rows, as when it is flushed between the rows' write and the task's delivery:
+			// the file still holds them, and a resume sends them again.
+			return fmt.Errorf("%w: task %s failed for good: %s; the rows stored so far stay%s", ErrStalled, info.ID, info.LastErr, resumeHint(w.cfg))
 		case info.State == asynq.TaskStateArchived:
 			return fmt.Errorf("%w: task %s failed for good: %s", ErrStalled, info.ID, info.LastErr)
 		case info.State == asynq.TaskStateRetry && retrying == nil:

@@ -75,7 +75,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 var crashAfterCommit func()
 
 // errRowsGone means a task's rows are not in Redis, and no delivery of it has loaded them.
-var errRowsGone = errors.New("its rows are gone from Redis (expired after two days, or deleted), and no delivery of it loaded them; run the import again")
+var errRowsGone = errors.New(tasks.RowsGone + " (expired after two days, or deleted), and no delivery of it loaded them; run the import again")
 
 // load fetches a task's rows from Redis and loads them. Rows that are gone were dropped when an earlier delivery
 // recorded its outcome; that delivery's counts, as MySQL recorded them, are the task's.
