@@ -73,6 +73,24 @@ func (b *testBundle) enqueue(tb testing.TB, args ...string) (int, string, string
 	return code, stdout.String(), stderr.String()
 }
 
+// pauseRunQueue pauses the queue that the bundle's runs will send to, before any run has made it, so that their
+// tasks wait while the test acts; it returns an inspector on rdb, closed when the test ends, and the queue.
+func (b *testBundle) pauseRunQueue(t *testing.T, rdb *redis.Client) (*asynq.Inspector, string) {
+	t.Helper()
+	db, err := repo.Open(t.Context(), b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := tasks.QueueFor(b.ns, db.ID)
+	db.Close()
+	in := asynq.NewInspectorFromRedisClient(rdb)
+	t.Cleanup(func() { in.Close() })
+	if err := in.PauseQueue(queue); err != nil {
+		t.Fatal(err)
+	}
+	return in, queue
+}
+
 // startEnqueue runs the command in the background, for tests that act on the workers meanwhile. wait returns
 // what the command returned, or fails the test after timeout, showing what else tells why.
 func (b *testBundle) startEnqueue(t *testing.T, args ...string) (wait func(timeout time.Duration, why func() string) (int, string, string)) {
@@ -353,17 +371,7 @@ func TestInterruptedWhileWorkersServe(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 1)
 	rdb := testenv.Redis(t, b.ns)
-	db, err := repo.Open(t.Context(), b.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := tasks.QueueFor(b.ns, db.ID)
-	db.Close()
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	defer inspector.Close()
-	if err := inspector.PauseQueue(queue); err != nil {
-		t.Fatal(err)
-	}
+	b.pauseRunQueue(t, rdb)
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	go func() {

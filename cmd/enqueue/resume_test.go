@@ -17,7 +17,6 @@ import (
 	"hpnorton/internal/cli"
 	"hpnorton/internal/coordinator"
 	"hpnorton/internal/testenv"
-	"hpnorton/repo"
 	"hpnorton/tasks"
 )
 
@@ -124,14 +123,7 @@ func TestResume(t *testing.T) {
 		// whose rows then go.
 		killed(t, b, runID, "4", 5, func() {
 			queue = pauseQueue(t, in, b.ns)
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
-				if info, err := in.GetQueueInfo(queue); err == nil && info.Pending > 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the enqueuer queued no task within a minute")
-				}
-			}
+			waitQueue(t, in, queue, "the enqueuer to queue a task", func(q *asynq.QueueInfo) bool { return q.Pending > 0 })
 		})
 		// The queued tasks' rows go; a worker then fails each of those tasks for good.
 		if err := flushRun(t, rdb, "hpnorton:run:"+runID+":rows:*"); err != nil {
@@ -140,14 +132,9 @@ func TestResume(t *testing.T) {
 		if err := in.UnpauseQueue(queue); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-			if info, err := in.GetQueueInfo(queue); err == nil && info.Archived > 0 && info.Pending == 0 && info.Active == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no task of the run failed for good within a minute")
-			}
-		}
+		waitQueue(t, in, queue, "a task of the run to fail for good", func(q *asynq.QueueInfo) bool {
+			return q.Archived > 0 && q.Pending == 0 && q.Active == 0
+		})
 		finish(t, b, runID)
 	})
 	t.Run("Redis loses the run", func(t *testing.T) {
@@ -177,28 +164,11 @@ func TestResume(t *testing.T) {
 		b := setup(t, 1)
 		rdb := testenv.Redis(t, b.ns)
 		runID := b.ns + "_run1" // the first run of b.enqueue
-		db, err := repo.Open(t.Context(), b.dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		queue := tasks.QueueFor(b.ns, db.ID)
-		db.Close()
-		in := asynq.NewInspectorFromRedisClient(rdb)
-		defer in.Close()
 		// The worker takes nothing until the run's first tasks wait, and their rows are gone: it then fails them for
 		// good, and the run, which still waits, says how to resume.
-		if err := in.PauseQueue(queue); err != nil {
-			t.Fatal(err)
-		}
+		in, queue := b.pauseRunQueue(t, rdb)
 		wait := b.startEnqueue(t, "--quiet", "--chunk-rows", chunk, "--max-queued", "4", input)
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
-			if info, err := in.GetQueueInfo(queue); err == nil && info.Pending == 4 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the enqueuer queued no 4 tasks within a minute")
-			}
-		}
+		waitQueue(t, in, queue, "the enqueuer to queue 4 tasks", func(q *asynq.QueueInfo) bool { return q.Pending == 4 })
 		if err := flushRun(t, rdb, "hpnorton:run:"+runID+":rows:*"); err != nil {
 			t.Fatal(err)
 		}
@@ -337,6 +307,19 @@ func pauseQueue(t *testing.T, in *asynq.Inspector, ns string) string {
 	}
 	t.Fatalf("no queue of %s among %q", ns, queues)
 	return ""
+}
+
+// waitQueue waits until queue's state is what done asks for, as the tests' next step needs, for a minute at most.
+func waitQueue(t *testing.T, in *asynq.Inspector, queue, what string, done func(*asynq.QueueInfo) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		if info, err := in.GetQueueInfo(queue); err == nil && done(info) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s on %s", what, queue)
+		}
+	}
 }
 
 // flushRun deletes the keys that match the patterns in one script, so that nothing runs between the deletes, as
