@@ -228,7 +228,7 @@ func load(ctx context.Context, tx *sql.Tx, t Task, table string) (int, error) {
 	// the server also decoded every byte of the stream while splitting it into fields (READ_INFO::read_mbtail in
 	// a perf profile), which cost 8% of its CPU for the load. The split is the same either way: a backslash, a tab
 	// or a newline is never part of a multi-byte character in UTF-8.
-	q := "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(table) +
+	q := loadTag(t.RunNo, t.Kind) + "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(table) +
 		" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" + columnList(t.Kind) + ")"
 	res, err := tx.ExecContext(ctx, q)
 	if err != nil {

@@ -128,7 +128,7 @@ func (pb *progressBars) Update(files []coordinator.FileProgress) {
 	defer pb.mu.Unlock()
 	progress := make([]eta.File, len(files))
 	for i, f := range files {
-		progress[i] = eta.File{Rows: f.Rows, Total: max(f.Total, f.Rows), Done: f.Done}
+		progress[i] = f.ETA()
 	}
 	now := time.Now()
 	for i, l := range pb.est.Observe(now, progress) {
@@ -141,7 +141,9 @@ func (pb *progressBars) Update(files []coordinator.FileProgress) {
 	for _, f := range files {
 		bar := pb.bars[f.Kind]
 		pb.exact[f.Kind].Store(f.Exact)
-		total := max(f.Total, f.Rows)
+		// Rows under way count: they move the bar between commits.
+		rows := f.Rows + f.Loading
+		total := max(f.Total, rows)
 		if f.Done {
 			// A done file's total is what was done. Its bar completes only in Close: mpb stops rendering once
 			// every bar is complete, and the run's last log lines would be lost.
@@ -150,7 +152,7 @@ func (pb *progressBars) Update(files []coordinator.FileProgress) {
 			pb.doneAt[f.Kind].CompareAndSwap(0, int64(max(time.Since(pb.start), 1)))
 		}
 		bar.SetTotal(total, false)
-		bar.SetCurrent(f.Rows)
+		bar.SetCurrent(rows)
 	}
 }
 

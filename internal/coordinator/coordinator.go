@@ -141,6 +141,10 @@ type FileProgress struct {
 	Kind record.Kind
 	// Rows counts the records that finished tasks have read; Enqueued those sent to the queue so far.
 	Rows, Enqueued int64
+	// Loading counts the rows that tasks under way have written and not yet committed: known only where the MySQL
+	// account has the PROCESS privilege, and 0 elsewhere. Rows + Loading never goes back from one report to the
+	// next.
+	Loading int64
 	// Total is the file's record count when Exact, once the whole file has been read; until then it estimates the
 	// count from the bytes read so far and the file's size.
 	Total int64
@@ -229,7 +233,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	// even while the other file is still being enqueued.
 	enq := make(chan enqueued, len(record.Kinds))
 	feeds := map[record.Kind]*feed{}
-	queued := newSlots(cfg.MaxQueued)
+	queued := newSlots(cfg.MaxQueued, record.Kinds...)
 	sent := &taskIDs{ids: map[string]record.Kind{}}
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
@@ -237,6 +241,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		feeds[k] = fd
 		wg.Go(func() {
 			r, fileErr, err := readFile(ctx, cfg, k, fd, sender(d, cfg, queue, runNo, queued, sent, committed))
+			queued.done(k)
 			enq <- enqueued{read: r, fileErr: fileErr, err: err}
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
 			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {
@@ -245,7 +250,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		})
 	}
 	w := waiter{d: d, cfg: cfg, queue: queue, log: log, start: start, enqueued: enq, feeds: feeds, queued: queued, sent: sent,
-		total: map[record.Kind]enqueued{}, done: map[record.Kind]time.Duration{}}
+		total: map[record.Kind]enqueued{}, done: map[record.Kind]time.Duration{}, loading: &loading{repo: d.Repo, runNo: runNo, log: log}}
 	// Cancelling first stops a reading still under way when the run ends early, so the wait is short; then what
 	// the readings kept on disk goes.
 	defer func() {
@@ -355,48 +360,6 @@ func count(ctx context.Context, db *repo.DB, k record.Kind, log *slog.Logger) (i
 	}
 }
 
-// slots bounds a run's tasks that are sent and not yet finished to MaxQueued, so that Redis holds a window of the
-// files. It compares counts rather than handing out tokens: a resumed run finds outcomes recorded before it sends
-// their tasks again, and a token freed before it was taken would be lost, and the reading with it.
-type slots struct {
-	mu              sync.Mutex
-	taken, finished int
-	max             int
-	changed         chan struct{} // closed, and replaced, when finished grows
-}
-
-func newSlots(max int) *slots { return &slots{max: max, changed: make(chan struct{})} }
-
-// take waits until fewer than max tasks are sent and not finished, and counts one more sent.
-func (s *slots) take(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		if s.taken-s.finished < s.max {
-			s.taken++
-			s.mu.Unlock()
-			return nil
-		}
-		changed := s.changed
-		s.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// finish sets how many of the run's tasks have finished.
-func (s *slots) finish(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n > s.finished {
-		s.finished = n
-		close(s.changed)
-		s.changed = make(chan struct{})
-	}
-}
-
 // taskIDs holds the IDs of the tasks a run has enqueued, with their kinds, so that a stalled run can look each one
 // up.
 type taskIDs struct {
@@ -458,7 +421,7 @@ func sender(d Deps, cfg Config, queue string, runNo uint64, queued *slots, sent 
 		if err != nil {
 			return err
 		}
-		if err := queued.take(ctx); err != nil {
+		if err := queued.take(ctx, k, len(data)); err != nil {
 			return err
 		}
 		if w, ok := committed[p.TaskID(k)]; ok {
@@ -530,6 +493,7 @@ type waiter struct {
 	queued   *slots                        // tasks sent and not finished; the waiter counts them finished
 	total    map[record.Kind]enqueued      // each kind's reading, once it has ended
 	done     map[record.Kind]time.Duration // when each kind's last task finished, from start
+	loading  *loading                      // the rows of tasks under way, for progress reports
 }
 
 func (w *waiter) wait(ctx context.Context) error {
@@ -570,7 +534,7 @@ func (w *waiter) wait(ctx context.Context) error {
 		}
 		// Each finished task frees its slot, so reading goes on.
 		w.queued.finish(sum)
-		w.report(finished)
+		w.report(ctx, finished)
 		if len(w.done) == len(record.Kinds) {
 			return nil
 		}
@@ -582,17 +546,27 @@ func (w *waiter) wait(ctx context.Context) error {
 			}
 			lastProgress = time.Now()
 		}
-		if _, err := w.d.Ledger.Wait(ctx, w.cfg.RunID, time.Second); err != nil {
+		if _, err := w.d.Ledger.Wait(ctx, w.cfg.RunID, w.every()); err != nil {
 			return w.stopped(ctx, err)
 		}
 	}
 }
 
+// every is how long the waiter waits for an outcome before it looks again: progress, when reported, moves on
+// between outcomes too.
+func (w *waiter) every() time.Duration {
+	if w.cfg.Progress == nil {
+		return time.Second
+	}
+	return w.loading.every()
+}
+
 // report passes the run's progress to Config.Progress.
-func (w *waiter) report(finished []ledger.Done) {
+func (w *waiter) report(ctx context.Context, finished []ledger.Done) {
 	if w.cfg.Progress == nil {
 		return
 	}
+	under := w.loading.underWay(ctx)
 	files := make([]FileProgress, len(record.Kinds))
 	for i, k := range record.Kinds {
 		fd := w.feeds[k]
@@ -603,6 +577,7 @@ func (w *waiter) report(finished []ledger.Done) {
 		if read, size := fd.bytes.Load(), fd.size.Load(); !p.Exact && read > 0 && size > read {
 			p.Total = int64(float64(p.Enqueued) * float64(size) / float64(read))
 		}
+		w.loading.progress(&p, under)
 		files[i] = p
 	}
 	w.cfg.Progress(files)

@@ -179,7 +179,14 @@ func (l *Ledger) Finished(ctx context.Context, runID string) ([]Done, error) {
 // Wait blocks until a worker records an outcome for the run or the timeout passes. It returns false on timeout.
 // A wake-up may be stale, so the caller counts finished tasks after every return.
 func (l *Ledger) Wait(ctx context.Context, runID string, timeout time.Duration) (bool, error) {
-	err := l.rdb.BLPop(ctx, timeout, wakeKey(runID)).Err()
+	var err error
+	if timeout < time.Second {
+		// go-redis rounds BLPOP's timeout up to a whole second. Redis takes a decimal one (from 6.0), and the
+		// connection's read timeout, 3 s unless the URL sets it, outlasts this one.
+		err = l.rdb.Do(ctx, "blpop", wakeKey(runID), strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)).Err()
+	} else {
+		err = l.rdb.BLPop(ctx, timeout, wakeKey(runID)).Err()
+	}
 	switch {
 	case errors.Is(err, redis.Nil):
 		return false, nil

@@ -209,10 +209,10 @@ func (r *recording) observeAt(now time.Time, files []coordinator.FileProgress) {
 	old := make([]eta.Left, len(files))
 	el := now.Sub(r.start)
 	for i, f := range files {
-		total := max(f.Total, f.Rows)
-		in[i] = eta.File{Rows: f.Rows, Total: total, Done: f.Done} // as the bars give it
-		if f.Rows > 0 && total > f.Rows {
-			old[i] = eta.Left{D: time.Duration(float64(el) * float64(total-f.Rows) / float64(f.Rows)), Known: true}
+		in[i] = f.ETA() // as the bars give it
+		rows, total := in[i].Rows, in[i].Total
+		if rows > 0 && total > rows {
+			old[i] = eta.Left{D: time.Duration(float64(el) * float64(total-rows) / float64(rows)), Known: true}
 		}
 	}
 	r.reports = append(r.reports, report{at: el, files: files, now: r.est.Observe(now, in), old: old})
@@ -239,7 +239,8 @@ func (r *recording) print(w io.Writer, run int) error {
 		tenth := int64(1)
 		for _, rp := range r.reports {
 			f := rp.files[i]
-			if f.Done || f.Rows*10 < total {
+			rows := f.ETA().Rows // as the bars show them
+			if f.Done || rows*10 < total {
 				continue
 			}
 			real := (doneAt - rp.at).Seconds()
@@ -247,16 +248,16 @@ func (r *recording) print(w io.Writer, run int) error {
 			if real >= 1 {
 				worstLong.add(rp.now[i], real)
 			}
-			if f.Rows*10 >= tenth*total {
-				fmt.Fprintf(tw, "\t%s\t%d%%\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", k, f.Rows*100/total, rp.at.Seconds(), real,
+			if rows*10 >= tenth*total {
+				fmt.Fprintf(tw, "\t%s\t%d%%\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", k, rows*100/total, rp.at.Seconds(), real,
 					secs(rp.now[i]), e, secs(rp.old[i]), eOld)
-				for f.Rows*10 >= tenth*total {
+				for rows*10 >= tenth*total {
 					tenth++
 				}
 			}
 		}
-		summary = append(summary, fmt.Sprintf("run %d %s: done at %.2f s; from the 10%% mark, %d estimates: eta's worst error %s; where 1 s or more was left, %s; the whole-run estimate's %s (+ is too long, − too short)",
-			run, k, doneAt.Seconds(), worst.n, worst.worstString(), worstLong.worstString(), worstOld.worstString()))
+		summary = append(summary, fmt.Sprintf("run %d %s: done at %.2f s; from the 10%% mark, %d estimates: eta's worst error %s; where 1 s or more was left, %s; %s; the whole-run estimate's worst %s, %s (+ is too long, − too short)",
+			run, k, doneAt.Seconds(), worst.n, worst.worstString(), worstLong.worstString(), worst.withinString(), worstOld.worstString(), worstOld.withinString()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -287,6 +288,9 @@ type errs struct {
 	n       int
 	worst   float64
 	unknown int
+	// within counts the estimates within ±25% of the real time left; tenth those off by more, but by no more
+	// than the bars show under ten seconds, a tenth of a second (0.05 s either way).
+	within, tenth int
 }
 
 // add counts one estimate against the real time left, and returns its error as printed.
@@ -297,6 +301,12 @@ func (e *errs) add(l eta.Left, real float64) string {
 		return "?"
 	}
 	v := (l.D.Seconds() - real) / math.Max(real, 1e-3)
+	switch {
+	case math.Abs(v) <= 0.25:
+		e.within++
+	case math.Abs(l.D.Seconds()-real) <= 0.05:
+		e.tenth++
+	}
 	if math.Abs(v) > math.Abs(e.worst) {
 		e.worst = v
 	}
@@ -312,6 +322,11 @@ func (e *errs) worstString() string {
 		s += fmt.Sprintf(", %d unknown", e.unknown)
 	}
 	return s
+}
+
+// withinString says how many estimates were within ±25%, and how many more within the bars' tenth of a second.
+func (e *errs) withinString() string {
+	return fmt.Sprintf("%d of %d within ±25%% (%d more within the tenth of a second the bars show)", e.within, e.n, e.tenth)
 }
 
 func secs(l eta.Left) string {
