@@ -30,7 +30,8 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 }
 
 // startLoad begins a task's transaction as ImportTask does, its claim then a tagged LOAD DATA of rows, on a
-// connection of its own, and leaves the load waiting for more rows. The returned func lets it end and commit.
+// connection of its own, and leaves the load waiting for more rows. The returned func lets it end and commit; the
+// test's end does so too, before the database goes.
 func startLoad(t *testing.T, b *testBundle, task Task, rows []testRow) (finish func() error) {
 	t.Helper()
 	var data []byte
@@ -44,17 +45,9 @@ func startLoad(t *testing.T, b *testBundle, task Task, rows []testRow) (finish f
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.ExecContext(b.ctx, "INSERT INTO import_tasks (task_id, run_id, kind) VALUES (?, ?, ?)", task.ID, task.RunID, task.Kind.String()); err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan error, 1)
-	go func() {
-		_, err := tx.ExecContext(b.ctx, loadTag(task.RunNo, task.Kind)+"LOAD DATA LOCAL INFILE 'Reader::"+name+"' INTO TABLE "+
-			quoteIdent(task.Kind.Table())+" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ("+columnList(task.Kind)+")")
-		done <- err
-	}()
 	var once bool
-	return func() error {
+	finish = func() error {
 		if once {
 			return nil
 		}
@@ -67,6 +60,16 @@ func startLoad(t *testing.T, b *testBundle, task Task, rows []testRow) (finish f
 		}
 		return tx.Commit()
 	}
+	t.Cleanup(func() { _ = finish() })
+	if _, err := tx.ExecContext(b.ctx, "INSERT INTO import_tasks (task_id, run_id, kind) VALUES (?, ?, ?)", task.ID, task.RunID, task.Kind.String()); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := tx.ExecContext(b.ctx, loadTag(task.RunNo, task.Kind)+"LOAD DATA LOCAL INFILE 'Reader::"+name+"' INTO TABLE "+
+			quoteIdent(task.Kind.Table())+" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ("+columnList(task.Kind)+")")
+		done <- err
+	}()
+	return finish
 }
 
 // waitLoading asks Loading until it reports want for the run, as the server takes in the rows sent so far. The
@@ -106,16 +109,14 @@ func TestLoadingCountsRowsUnderWay(t *testing.T) {
 	if same.RunNo != mine.RunNo {
 		t.Fatalf("the other database's first run is number %d, this one's %d", same.RunNo, mine.RunNo)
 	}
-	finishElsewhere := startLoad(t, elsewhere, same, []testRow{{Fields: []string{"x1", "Xe", "9 Road", "12345", "555", "x@example.com"}}})
-	t.Cleanup(func() { _ = finishElsewhere() })
+	startLoad(t, elsewhere, same, []testRow{{Fields: []string{"x1", "Xe", "9 Road", "12345", "555", "x@example.com"}}})
 	waitLoading(t, elsewhere, same.RunNo, map[record.Kind]int64{record.Customers: 1})
 	finishMine := startLoad(t, b, mine, []testRow{
 		{Fields: []string{"c1", "Ann", "1 Road", "12345", "555", "a@example.com"}},
 		{Fields: []string{"c2", "Bob", "2 Road", "12345", "555", "b@example.com"}},
 		{Fields: []string{"c3", "Cy", "3 Road", "12345", "555", "c@example.com"}},
 	})
-	finishOther := startLoad(t, b, other, products("p1", "p2"))
-	t.Cleanup(func() { _ = finishMine(); _ = finishOther() })
+	startLoad(t, b, other, products("p1", "p2"))
 
 	waitLoading(t, b, mine.RunNo, map[record.Kind]int64{record.Customers: 3})
 	waitLoading(t, b, other.RunNo, map[record.Kind]int64{record.Products: 2})

@@ -146,7 +146,7 @@ func (d *DB) updateLocked(ctx context.Context, tx *sql.Tx, t Task, rows []taskRo
 	if d.beforeUpdateWrites != nil {
 		d.beforeUpdateWrites()
 	}
-	absent := Task{ID: t.ID, Kind: t.Kind}
+	absent := Task{ID: t.ID, RunID: t.RunID, RunNo: t.RunNo, Kind: t.Kind} // the run's number tags the load (loadTag)
 	for i, r := range rows {
 		if !present[i] {
 			absent.Data = append(append(absent.Data, r.line...), '\n')

@@ -139,11 +139,12 @@ func NewRunID() string {
 // FileProgress is how far one file of a run has got.
 type FileProgress struct {
 	Kind record.Kind
-	// Rows counts the records that finished tasks have read; Enqueued those sent to the queue so far.
+	// Rows counts the records that finished tasks have read, and the records rejected; Enqueued the records read so
+	// far.
 	Rows, Enqueued int64
 	// Loading counts the rows that tasks under way have written and not yet committed: known only where the MySQL
-	// account has the PROCESS privilege, and 0 elsewhere. Rows + Loading never goes back from one report to the
-	// next.
+	// account has the PROCESS privilege and the workers load with LOAD DATA, and 0 elsewhere. Rows + Loading never
+	// goes back from one report to the next (loading.progress).
 	Loading int64
 	// Total is the file's record count when Exact, once the whole file has been read; until then it estimates the
 	// count from the bytes read so far and the file's size.
@@ -233,7 +234,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 	// even while the other file is still being enqueued.
 	enq := make(chan enqueued, len(record.Kinds))
 	feeds := map[record.Kind]*feed{}
-	queued := newSlots(cfg.MaxQueued, record.Kinds...)
+	queued := newSlots(cfg.MaxQueued)
 	sent := &taskIDs{ids: map[string]record.Kind{}}
 	var wg sync.WaitGroup
 	for _, k := range record.Kinds {
@@ -241,7 +242,6 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Report, error) {
 		feeds[k] = fd
 		wg.Go(func() {
 			r, fileErr, err := readFile(ctx, cfg, k, fd, sender(d, cfg, queue, runNo, queued, sent, committed))
-			queued.done(k)
 			enq <- enqueued{read: r, fileErr: fileErr, err: err}
 			// Wake the waiter, which may be blocked on the ledger, to take in the file's task count.
 			if err := d.Ledger.Wake(ctx, cfg.RunID); err != nil && ctx.Err() == nil {

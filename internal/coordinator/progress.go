@@ -15,6 +15,10 @@ import (
 // move on between tasks' commits, and the bars and their time left follow them.
 const progressEvery = 250 * time.Millisecond
 
+// loadingWait bounds the query for the rows under way. The waiter also keeps the run's heartbeat, which enqueue
+// --list and --cancel take for dead after 2 s, and a slow server must not stop it for the sake of a bar.
+const loadingWait = 500 * time.Millisecond
+
 // loading follows the rows that a run's tasks under way have written and not yet committed (repo.DB.Loading), so
 // that progress moves row by row rather than a task at a time. It serves progress reports alone: no count or
 // result rests on it.
@@ -45,7 +49,9 @@ func (l *loading) underWay(ctx context.Context) map[record.Kind]int64 {
 	if l == nil || l.off || l.repo == nil {
 		return nil
 	}
-	m, err := l.repo.Loading(ctx, l.runNo)
+	qctx, cancel := context.WithTimeout(ctx, loadingWait)
+	defer cancel()
+	m, err := l.repo.Loading(qctx, l.runNo)
 	if errors.Is(err, repo.ErrNoProcessPrivilege) {
 		l.off = true
 		l.log.Info("progress counts each task's rows when it commits: the MySQL account lacks the PROCESS privilege, which shows rows under way")
@@ -61,7 +67,8 @@ func (l *loading) underWay(ctx context.Context) map[record.Kind]int64 {
 }
 
 // progress sets p.Loading from the rows under way of p's file, never letting the rows reported, committed and
-// under way, fall below the last report's, nor rise above the rows read.
+// under way, fall below the last report's, nor rise above the records read. Rows that a task wrote and then
+// rolled back (a warning, a crash, a retry) stay shown until commits catch up with them.
 func (l *loading) progress(p *FileProgress, under map[record.Kind]int64) {
 	if l == nil {
 		return

@@ -1,7 +1,8 @@
 // Package eta estimates how long each file of a run has left, from how fast its rows have finished lately.
 //
-// Rows finish a task at a time (20,000 by default), so a file's progress moves in steps, and the first step comes
-// only after the run has counted the tables, read its first chunks and a worker has loaded one. A rate over the
+// Rows commit a task at a time (20,000 by default), so a file's progress moves in steps where the enqueuer cannot
+// see the rows of tasks under way, and in small steps where it can (coordinator.FileProgress.Loading). The first
+// step comes only after the run has counted the tables, read its first chunks and a worker has started on one. A rate over the
 // whole run so far carries that start in it: on 2 × 1,000,000 rows it gave 2–5 times the real time left. So the
 // rate here is measured between the steps themselves, from the first step on, and the files share one capacity:
 // the workers serve every file of a run, so when one file is done the others speed up by its share.
@@ -79,7 +80,7 @@ func (e *Estimator) Observe(at time.Time, files []File) []Left {
 			sumRates += r
 		}
 	}
-	// The rows of the tasks under way have been loading since the file's last step, at its share of the run's rate.
+	// The tasks under way have gone on loading since the file's last step, at its share of the run's rate.
 	for _, i := range active {
 		if rates[i] > 0 {
 			pace := rates[i] * whole / sumRates

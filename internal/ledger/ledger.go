@@ -182,8 +182,10 @@ func (l *Ledger) Wait(ctx context.Context, runID string, timeout time.Duration) 
 	var err error
 	if timeout < time.Second {
 		// go-redis rounds BLPOP's timeout up to a whole second. Redis takes a decimal one (from 6.0), and the
-		// connection's read timeout, 3 s unless the URL sets it, outlasts this one.
-		err = l.rdb.Do(ctx, "blpop", wakeKey(runID), strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)).Err()
+		// connection's read timeout, 3 s unless the URL sets it, outlasts this one. A timeout of 0 would block
+		// for ever: the wait is a millisecond at least.
+		secs := max(timeout, time.Millisecond).Seconds()
+		err = l.rdb.Do(ctx, "blpop", wakeKey(runID), strconv.FormatFloat(secs, 'f', 3, 64)).Err()
 	} else {
 		err = l.rdb.BLPop(ctx, timeout, wakeKey(runID)).Err()
 	}

@@ -314,8 +314,8 @@ func (e *errs) add(l eta.Left, real float64) string {
 }
 
 func (e *errs) worstString() string {
-	if e.n == 0 {
-		return "none"
+	if e.n == e.unknown {
+		return fmt.Sprintf("none known of %d", e.n)
 	}
 	s := fmt.Sprintf("%+.0f%%", 100*e.worst)
 	if e.unknown > 0 {
