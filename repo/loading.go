@@ -24,9 +24,10 @@ import (
 
 // loadTag is the comment a task's LOAD DATA statement starts with, which PROCESSLIST shows: the run's number and
 // the kind, never the run ID, which is the user's text and has no place in SQL.
-func loadTag(runNo uint64, k record.Kind) string {
-	return "/* hpnorton run " + strconv.FormatUint(runNo, 10) + " " + k.String() + " */ "
-}
+func loadTag(runNo uint64, k record.Kind) string { return runTag(runNo) + k.String() + " */ " }
+
+// runTag is the start of every loadTag of run runNo.
+func runTag(runNo uint64) string { return "/* hpnorton run " + strconv.FormatUint(runNo, 10) + " " }
 
 // ErrNoProcessPrivilege means the account may not see other connections' transactions (MySQL's PROCESS
 // privilege), so Loading cannot tell how far tasks under way have got.
@@ -40,10 +41,9 @@ const errSpecificAccessDenied = 1227
 // out. A row a task skips as present writes nothing, so it counts only once its task commits, as do the rows of
 // the INSERT method, which is not LOAD DATA.
 func (d *DB) Loading(ctx context.Context, runNo uint64) (map[record.Kind]int64, error) {
-	prefix := strings.TrimSuffix(loadTag(runNo, record.Kinds[0]), record.Kinds[0].String()+" */ ")
 	rows, err := d.db.QueryContext(ctx, `SELECT p.INFO, t.trx_rows_modified
 		FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-		WHERE p.DB = DATABASE() AND p.INFO LIKE ?`, prefix+"%")
+		WHERE p.DB = DATABASE() AND p.INFO LIKE ?`, runTag(runNo)+"%")
 	var merr *mysql.MySQLError
 	if errors.As(err, &merr) && merr.Number == errSpecificAccessDenied {
 		return nil, fmt.Errorf("%w: %w", ErrNoProcessPrivilege, err)
