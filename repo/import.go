@@ -228,9 +228,7 @@ func load(ctx context.Context, tx *sql.Tx, t Task, table string) (int, error) {
 	// the server also decoded every byte of the stream while splitting it into fields (READ_INFO::read_mbtail in
 	// a perf profile), which cost 8% of its CPU for the load. The split is the same either way: a backslash, a tab
 	// or a newline is never part of a multi-byte character in UTF-8.
-	q := loadTag(t.RunNo, t.Kind) + "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(table) +
-		" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" + columnList(t.Kind) + ")"
-	res, err := tx.ExecContext(ctx, q)
+	res, err := tx.ExecContext(ctx, loadStatement(t, name, table))
 	if err != nil {
 		return 0, fmt.Errorf("repo: load %d %s: %w", t.Rows, t.Kind, err)
 	}
@@ -249,6 +247,13 @@ func load(ctx context.Context, tx *sql.Tx, t Task, table string) (int, error) {
 		return 0, loadWarning(ctx, tx, t, warnings-skipped)
 	}
 	return int(n), nil
+}
+
+// loadStatement is the LOAD DATA of t's rows, read from the registered reader name, into table; it starts with
+// the tag that repo.DB.Loading finds it by.
+func loadStatement(t Task, name, table string) string {
+	return loadTag(t.RunNo, t.Kind) + "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(table) +
+		" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" + columnList(t.Kind) + ")"
 }
 
 // loadWarning returns an error quoting the first warning of the last load that is not a skipped duplicate.

@@ -29,7 +29,7 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// startLoad begins a task's transaction as ImportTask does, its claim then a tagged LOAD DATA of rows, on a
+// startLoad begins a task's transaction as ImportTask does, its claim then load's statement of rows, on a
 // connection of its own, and leaves the load waiting for more rows. The returned func lets it end and commit; the
 // test's end does so too, before the database goes.
 func startLoad(t *testing.T, b *testBundle, task Task, rows []testRow) (finish func() error) {
@@ -65,8 +65,7 @@ func startLoad(t *testing.T, b *testBundle, task Task, rows []testRow) (finish f
 		t.Fatal(err)
 	}
 	go func() {
-		_, err := tx.ExecContext(b.ctx, loadTag(task.RunNo, task.Kind)+"LOAD DATA LOCAL INFILE 'Reader::"+name+"' INTO TABLE "+
-			quoteIdent(task.Kind.Table())+" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ("+columnList(task.Kind)+")")
+		_, err := tx.ExecContext(b.ctx, loadStatement(task, name, task.Kind.Table()))
 		done <- err
 	}()
 	return finish

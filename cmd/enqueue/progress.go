@@ -138,12 +138,11 @@ func (pb *progressBars) Update(files []coordinator.FileProgress) {
 		}
 		pb.eta[files[i].Kind].Store(at)
 	}
-	for _, f := range files {
+	for i, f := range files {
 		bar := pb.bars[f.Kind]
 		pb.exact[f.Kind].Store(f.Exact)
-		// Rows under way count: they move the bar between commits.
-		rows := f.Rows + f.Loading
-		total := max(f.Total, rows)
+		// Rows under way count (FileProgress.ETA): they move the bar between commits.
+		rows, total := progress[i].Rows, progress[i].Total
 		if f.Done {
 			// A done file's total is what was done. Its bar completes only in Close: mpb stops rendering once
 			// every bar is complete, and the run's last log lines would be lost.

@@ -33,6 +33,11 @@ type loading struct {
 	// under way when it commits, a moment before its outcome reaches the ledger, and a report then would go
 	// back; it holds at shown instead.
 	shown map[record.Kind]int64
+	// asked is when the rows under way were last asked for, and under the answer. The waiter reports at every
+	// outcome, many a second, and is answered from here until progressEvery has passed: InnoDB does not refresh
+	// INNODB_TRX while it is read more often than every 100 ms, and the server need not be asked so often.
+	asked time.Time
+	under map[record.Kind]int64
 }
 
 // every is how long the waiter may wait for an outcome before it reports progress again.
@@ -46,9 +51,13 @@ func (l *loading) every() time.Duration {
 // underWay returns the rows of each kind that the run's tasks under way have written, or nil when they cannot be
 // seen. A failure other than a missing privilege passes (the next report looks again), logged at debug level.
 func (l *loading) underWay(ctx context.Context) map[record.Kind]int64 {
-	if l == nil || l.off || l.repo == nil {
+	if l == nil || l.off {
 		return nil
 	}
+	if time.Since(l.asked) < progressEvery {
+		return l.under
+	}
+	l.asked, l.under = time.Now(), nil
 	qctx, cancel := context.WithTimeout(ctx, loadingWait)
 	defer cancel()
 	m, err := l.repo.Loading(qctx, l.runNo)
@@ -63,6 +72,7 @@ func (l *loading) underWay(ctx context.Context) map[record.Kind]int64 {
 		}
 		return nil
 	}
+	l.under = m
 	return m
 }
 
