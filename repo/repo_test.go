@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -311,6 +312,148 @@ func TestImportTaskUpdateMode(t *testing.T) {
 			t.Errorf("products = %d, %v after the refused task; want 5", n, err)
 		}
 	})
+}
+
+// TestUpdateModeFindsEveryKeyInAnyOrder: update mode pairs the stored rows with the task's by their keys' bytes,
+// whatever order the task holds them in, over several of the locking read's batches of 5,000 keys, and with keys
+// whose order under the tables' collation is not their bytes' ("K\x01" comes before "K" there, after it byte by
+// byte) or that are escaped in the task. Every third key is new, and every stored row of an even number changes.
+func TestUpdateModeFindsEveryKeyInAnyOrder(t *testing.T) {
+	t.Parallel()
+	var keys []string
+	for i := range 12_000 {
+		keys = append(keys, fmt.Sprintf("K%05d", i))
+	}
+	keys = append(keys, "K", "K\x01", "K\t", "K\\x", "Ké", "K\x01\x01")
+	var stored, task []string
+	changed := map[string]bool{}
+	for i, k := range keys {
+		if i%3 != 2 {
+			stored = append(stored, k)
+			changed[k] = i%2 == 0
+		}
+	}
+	// In key order, the task reads ranges of keys; in no order, lists of them.
+	inOrder := slices.Clone(keys)
+	slices.Sort(inOrder)
+	for _, j := range rand.New(rand.NewPCG(1, 2)).Perm(len(keys)) {
+		task = append(task, keys[j])
+	}
+	for name, task := range map[string][]string{"in key order": inOrder, "in no order": task} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			forEachMethod(t, func(t *testing.T, b *testBundle) { checkUpdate(t, b, stored, changed, task) })
+		})
+	}
+}
+
+// TestUpdateModeSparseAmongStoredRows: an update task whose keys lie far apart among the stored rows (every fifth
+// of 12,000, and three new) reads the range of its keys only up to twice its rows, and the rest of its keys in a list.
+func TestUpdateModeSparseAmongStoredRows(t *testing.T) {
+	t.Parallel()
+	var stored, task []string
+	changed := map[string]bool{}
+	for i := range 12_000 {
+		k := fmt.Sprintf("K%05d", i)
+		stored = append(stored, k)
+		if i%5 == 1 {
+			task = append(task, k)
+			changed[k] = i%2 == 0
+		}
+	}
+	// 2,403 keys: the read's bound of 4,806 rows from K00001 falls on K04806, a key of the task's, and changed. Were
+	// it settled twice, it would be written twice.
+	task = append(task, "K05000a", "K05000b", "K05000c")
+	slices.Sort(task) // a task in key order reads ranges
+	forEachMethod(t, func(t *testing.T, b *testBundle) { checkUpdate(t, b, stored, changed, task) })
+}
+
+// checkUpdate stores the products of the keys stored, a description of "old desk" where changed says so and "desk"
+// elsewhere, then imports the keys of task in update mode, every description "desk". It works out the counts and
+// the rows itself, and checks both, and that the locking read's way settled the task alone.
+func checkUpdate(t *testing.T, b *testBundle, stored []string, changed map[string]bool, task []string) {
+	t.Helper()
+	var first []testRow
+	isStored := map[string]bool{}
+	for _, k := range stored {
+		desc := "desk"
+		if changed[k] {
+			desc = "old desk"
+		}
+		first = append(first, testRow{Fields: []string{k, desc, "office", "1"}})
+		isStored[k] = true
+	}
+	if _, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), first)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, k := range stored {
+		want[k] = "desk"
+	}
+	var counts record.Counts
+	var second []testRow
+	for n, k := range task {
+		r := testRow{Fields: []string{k, "desk", "office", "1"}}
+		// A number written with leading zeros is the same number: such a row is unchanged, though its line
+		// differs from the stored row's.
+		if n%7 == 0 {
+			r.Fields[3] = "0001"
+		}
+		second = append(second, r)
+		switch {
+		case !isStored[k]:
+			counts.Added++
+		case changed[k]:
+			counts.Present++
+			counts.Updated++
+		default:
+			counts.Present++
+			counts.Unchanged++
+		}
+		want[k] = "desk"
+	}
+	tk := withRows(b.task(t, "r2", record.Products, 2), second)
+	tk.Update = true
+	// The locking read must pair every key itself: a key it missed would be written as absent, found present, and
+	// the task would go the staged way, which is exact too and would hide the miss.
+	rows, order, inOrder, err := taskRows(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := b.db.db.BeginTx(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, updated, exact, err := b.db.updateLocked(b.ctx, tx, tk, rows, order, inOrder)
+	if err := errors.Join(err, tx.Rollback()); err != nil {
+		t.Fatal(err)
+	}
+	if !exact || added != int(counts.Added) || updated != int(counts.Updated) {
+		t.Errorf("the locking read's way: %d added, %d updated, exact %t; want %d, %d, true", added, updated, exact, counts.Added, counts.Updated)
+	}
+	w, err := b.db.ImportTask(b.ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(counts, w.Counts); diff != "" {
+		t.Errorf("update task's counts (-want, +got):\n%s", diff)
+	}
+	got := map[string]string{}
+	q, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, description FROM products")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for q.Next() {
+		var k, v string
+		if err := q.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = v
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("products after the update (-want, +got):\n%s", diff)
+	}
 }
 
 // TestUpdateModeRacesAnotherWriter: another program adds one of an update task's keys, and commits it while the

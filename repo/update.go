@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,14 +27,14 @@ import (
 // are written; the write then finds it present, the task goes back to its savepoint, and updateStaged, which is
 // exact under any writer, runs instead.
 func (d *DB) updateRows(ctx context.Context, tx *sql.Tx, t Task) (added, updated int, err error) {
-	rows, index, err := taskRows(t)
+	rows, order, inOrder, err := taskRows(t)
 	if err != nil {
 		return 0, 0, err
 	}
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT hpnorton_update"); err != nil {
 		return 0, 0, fmt.Errorf("repo: update task %s: %w", t.ID, err)
 	}
-	added, updated, exact, err := d.updateLocked(ctx, tx, t, rows, index)
+	added, updated, exact, err := d.updateLocked(ctx, tx, t, rows, order, inOrder)
 	if err != nil || exact {
 		return added, updated, err
 	}
@@ -42,22 +44,21 @@ func (d *DB) updateRows(ctx context.Context, tx *sql.Tx, t Task) (added, updated
 	return d.updateStaged(ctx, tx, t)
 }
 
-// taskRow is one of a task's rows: its fields, and its line as the task holds it, in LOAD DATA's format.
+// taskRow is one of a task's rows: its key, and its line as the task holds it, in LOAD DATA's format.
 type taskRow struct {
-	fields [][]byte
-	line   []byte
+	key  []byte
+	line []byte
 }
 
-// taskRows reads back the task's rows and the index of each key, and refuses a task that holds a key twice, as one
-// that no retry mends. The fields share one backing array, and the keys are substrings of one copy of the data: a
-// task's 20,000 rows then cost a few allocations, not one a row and another a key.
-func taskRows(t Task) ([]taskRow, map[string]int, error) {
+// taskRows reads back the task's rows, their indexes in the byte order of their keys, and whether the task held them
+// in that order already, and refuses a task that holds a key twice, as one that no retry mends. Only the key of a row is taken out of its line: a stored row is
+// compared with the line whole first (updateLocked), and most rows need no more. Files are often in key order
+// already, and then so are the rows: the order is checked in one pass, and sorted only when it must be.
+func taskRows(t Task) (rows []taskRow, order []int, inOrder bool, err error) {
 	cols, ki := len(t.Kind.Columns()), t.Kind.KeyIndex()
-	rows := make([]taskRow, 0, t.Rows)
-	index := make(map[string]int, t.Rows)
-	fields := make([][]byte, 0, t.Rows*cols)
+	rows = make([]taskRow, 0, t.Rows)
 	data := bytes.TrimSuffix(t.Data, []byte{'\n'})
-	text := string(data)
+	inOrder = true
 	for at := 0; at <= len(data); {
 		end := bytes.IndexByte(data[at:], '\n')
 		if end < 0 {
@@ -66,39 +67,54 @@ func taskRows(t Task) ([]taskRow, map[string]int, error) {
 			end += at
 		}
 		line := data[at:end]
-		var err error
-		from := len(fields)
-		if fields, err = splitFields(fields, line, cols); err != nil {
-			return nil, nil, fmt.Errorf("repo: task %s: row %d: %w", t.ID, len(rows)+1, err)
+		key, err := keyOf(line, ki, cols)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("repo: task %s: row %d: %w", t.ID, len(rows)+1, err)
 		}
-		f := fields[from:len(fields):len(fields)]
-		var key string
-		if bytes.IndexByte(line, '\\') >= 0 {
-			key = string(f[ki])
-		} else { // the key's bytes are the data's: share the copy
-			start := at + offsetOf(line, ki)
-			key = text[start : start+len(f[ki])]
+		if n := len(rows); n > 0 && inOrder && bytes.Compare(rows[n-1].key, key) >= 0 {
+			inOrder = false
 		}
-		if _, twice := index[key]; twice {
-			return nil, nil, fmt.Errorf("%w: task %s, key %q", ErrRepeatedKey, t.ID, key)
-		}
-		index[key] = len(rows)
-		rows = append(rows, taskRow{f, line})
+		rows = append(rows, taskRow{key, line})
 		at = end + 1
 	}
 	if len(rows) != t.Rows {
-		return nil, nil, fmt.Errorf("repo: task %s holds %d rows, and claims %d", t.ID, len(rows), t.Rows)
+		return nil, nil, false, fmt.Errorf("repo: task %s holds %d rows, and claims %d", t.ID, len(rows), t.Rows)
 	}
-	return rows, index, nil
+	order = make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	if !inOrder {
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(rows[a].key, rows[b].key) })
+		for n := 1; n < len(order); n++ {
+			if key := rows[order[n]].key; bytes.Equal(rows[order[n-1]].key, key) {
+				return nil, nil, false, fmt.Errorf("%w: task %s, key %q", ErrRepeatedKey, t.ID, key)
+			}
+		}
+	}
+	return rows, order, inOrder, nil
 }
 
-// offsetOf is where field i of an unescaped line starts.
-func offsetOf(line []byte, i int) int {
-	at := 0
-	for ; i > 0; i-- {
-		at += bytes.IndexByte(line[at:], '\t') + 1
+// keyOf returns field ki of a line of cols fields that AppendRow wrote, without its newline: the line's own bytes
+// unless the line holds an escape. A tab inside a field is escaped, so the line's tabs are its separators.
+func keyOf(line []byte, ki, cols int) ([]byte, error) {
+	if n := bytes.Count(line, []byte{'\t'}) + 1; n != cols {
+		return nil, fmt.Errorf("%d fields, want %d", n, cols)
 	}
-	return at
+	if bytes.IndexByte(line, '\\') >= 0 {
+		f, err := splitRow(line, cols)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(f[ki].(string)), nil
+	}
+	for ; ki > 0; ki-- {
+		line = line[bytes.IndexByte(line, '\t')+1:]
+	}
+	if end := bytes.IndexByte(line, '\t'); end >= 0 {
+		line = line[:end]
+	}
+	return line, nil
 }
 
 // splitFields appends to fields the want fields of one row that AppendRow wrote, without its newline. A row with
@@ -127,19 +143,37 @@ func splitFields(fields [][]byte, line []byte, want int) ([][]byte, error) {
 
 // updateLocked is update mode's way for the common case; exact is false when another program added one of the
 // absent keys after the read, and then the transaction must go back to the savepoint.
-func (d *DB) updateLocked(ctx context.Context, tx *sql.Tx, t Task, rows []taskRow, index map[string]int) (added, updated int, exact bool, err error) {
+func (d *DB) updateLocked(ctx context.Context, tx *sql.Tx, t Task, rows []taskRow, order []int, inOrder bool) (added, updated int, exact bool, err error) {
 	present := make([]bool, len(rows))
 	var differ [][]any
-	err = lockPresent(ctx, tx, t, rows, func(i int, stored []sql.RawBytes) {
+	cols := len(t.Kind.Columns())
+	storedFields := make([][]byte, cols)
+	var storedLine []byte
+	var fields [][]byte
+	err = lockPresent(ctx, tx, t, rows, func(i int, stored []sql.RawBytes) error {
 		present[i] = true
-		if differs(t.Kind, stored, rows[i].fields) {
-			vals := make([]any, len(rows[i].fields))
-			for j, f := range rows[i].fields {
+		// A stored row written as the task writes its rows, byte for byte the task's line, is unchanged: the
+		// common case, settled without taking the line apart.
+		for j, v := range stored {
+			storedFields[j] = v
+		}
+		storedLine = AppendRow(storedLine[:0], storedFields)
+		if bytes.Equal(storedLine[:len(storedLine)-1], rows[i].line) {
+			return nil
+		}
+		var err error
+		if fields, err = splitFields(fields[:0], rows[i].line, cols); err != nil {
+			return fmt.Errorf("repo: task %s: row %d: %w", t.ID, i+1, err)
+		}
+		if differs(t.Kind, stored, fields) {
+			vals := make([]any, len(fields))
+			for j, f := range fields {
 				vals[j] = string(f)
 			}
 			differ = append(differ, vals)
 		}
-	}, index)
+		return nil
+	}, order, inOrder)
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -172,45 +206,141 @@ func (d *DB) updateLocked(ctx context.Context, tx *sql.Tx, t Task, rows []taskRo
 
 // lockPresent reads the stored rows that hold the task's keys, and locks them (FOR UPDATE) so that no other
 // program changes or deletes one before the task commits. It gives each to found with the index of the task's row
-// of the same key; the values are the driver's, valid only during the call.
-func lockPresent(ctx context.Context, tx *sql.Tx, t Task, rows []taskRow, found func(int, []sql.RawBytes), index map[string]int) error {
-	const batch = 5000 // keys a statement: far within the placeholders' and the packet's limits
+// of the same key, and stops at found's error; the values are the driver's, valid only during the call. order is
+// the rows' indexes in the byte order of their keys (taskRows).
+//
+// The keys go 5,000 at a time. A list of 5,000 keys (IN) cost MariaDB 11 ms, most of it to take the list in,
+// against 2–3 ms for a read of the range from the least key to the greatest that returns the same rows. So, when
+// ranges is set, the range is read first, up to twice as many rows as keys. Its stored rows that are not the task's
+// are read, locked until the task commits, and left alone; a file whose keys are sparse among the stored ones
+// reaches the bound, and the keys beyond the last row read then go in a list. ranges is for a task that held its
+// rows in key order: the tasks of a file in key order then read ranges that do not overlap, where those of a file
+// in no order would each lock the others' rows, and wait for them.
+func lockPresent(ctx context.Context, tx *sql.Tx, t Task, rows []taskRow, found func(int, []sql.RawBytes) error, order []int, ranges bool) error {
+	const batch = 5000 // keys a statement: a list of 150 KB, far within the packet's limit
 	k := t.Kind
 	ki := k.KeyIndex()
-	key := quoteIdent(k.Columns()[ki].Name)
-	stored := make([]sql.RawBytes, len(k.Columns()))
-	dest := make([]any, len(stored))
-	for i := range stored {
-		dest[i] = &stored[i]
-	}
-	for from := 0; from < len(rows); from += batch {
-		part := rows[from:min(from+batch, len(rows))]
-		keys := make([]any, len(part))
-		for i, r := range part {
-			keys[i] = r.fields[ki]
+	read := func(q []byte, among []int, each func([]byte)) error {
+		stored := make([]sql.RawBytes, len(k.Columns()))
+		dest := make([]any, len(stored))
+		for i := range stored {
+			dest[i] = &stored[i]
 		}
-		q := "SELECT " + columnList(k) + " FROM " + quoteIdent(k.Table()) + " WHERE " + key + " IN (" +
-			strings.Repeat("?, ", len(keys)-1) + "?) FOR UPDATE"
-		res, err := tx.QueryContext(ctx, q, keys...)
+		res, err := tx.QueryContext(ctx, string(q))
 		if err != nil {
 			return fmt.Errorf("repo: read the present rows of task %s: %w", t.ID, err)
 		}
+		defer res.Close()
+		next := 0
 		for res.Next() {
 			if err := res.Scan(dest...); err != nil {
-				res.Close()
 				return fmt.Errorf("repo: read the present rows of task %s: %w", t.ID, err)
 			}
-			// The lookup compares bytes, not the collation: a key that pads equal but differs is not found here,
-			// is written as absent, is met as present, and sends the task the staged way.
-			if i, ok := index[string(stored[ki])]; ok {
-				found(i, stored)
+			each(stored[ki])
+			if i, ok := match(rows, among, &next, stored[ki]); ok {
+				if err := found(i, stored); err != nil {
+					return err
+				}
 			}
 		}
 		if err := errors.Join(res.Err(), res.Close()); err != nil {
 			return fmt.Errorf("repo: read the present rows of task %s: %w", t.ID, err)
 		}
+		return nil
+	}
+	head := "SELECT " + columnList(k) + " FROM " + quoteIdent(k.Table()) + " WHERE " + quoteIdent(k.Columns()[ki].Name)
+	var q []byte
+	for from := 0; from < len(order); from += batch {
+		part := order[from:min(from+batch, len(order))]
+		// Keys of printable characters sort as their bytes do, under the tables' collation too; a key that holds a
+		// control character may not (PAD SPACE: "K\x01" comes before "K"), and goes in the list.
+		var plain, listed []int
+		for _, i := range part {
+			if ranges && orderedKey(rows[i].key) {
+				plain = append(plain, i)
+			} else {
+				listed = append(listed, i)
+			}
+		}
+		if len(plain) > 0 {
+			limit := 2 * len(plain)
+			q = appendKey(append(append(q[:0], head...), " BETWEEN "...), rows[plain[0]].key)
+			q = appendKey(append(q, " AND "...), rows[plain[len(plain)-1]].key)
+			q = append(append(q, " LIMIT "...), strconv.Itoa(limit)+" FOR UPDATE"...)
+			n, last := 0, []byte(nil)
+			err := read(q, plain, func(key []byte) {
+				n++
+				if orderedKey(key) {
+					last = append(last[:0], key...)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			if n == limit { // the keys up to the last row read are settled; the rest go in the list
+				beyond, _ := slices.BinarySearchFunc(plain, last, func(i int, key []byte) int {
+					if bytes.Compare(rows[i].key, key) <= 0 {
+						return -1
+					}
+					return 1
+				})
+				listed = append(listed, plain[beyond:]...)
+			}
+		}
+		if len(listed) == 0 {
+			continue
+		}
+		slices.SortFunc(listed, func(a, b int) int { return bytes.Compare(rows[a].key, rows[b].key) })
+		q = append(append(q[:0], head...), " IN ("...)
+		for n, i := range listed {
+			if n > 0 {
+				q = append(q, ", "...)
+			}
+			q = appendKey(q, rows[i].key)
+		}
+		if err := read(append(q, ") FOR UPDATE"...), listed, func([]byte) {}); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// appendKey writes a key as a SQL literal: hexadecimal, so that no key needs escaping, whatever its bytes and the
+// server's SQL mode, and the driver need not interpolate thousands of arguments. The introducer makes it a utf8mb4
+// string, which compares under the column's collation, so the primary key serves the read.
+func appendKey(q, key []byte) []byte {
+	q = append(q, "_utf8mb4 X'"...)
+	return append(hex.AppendEncode(q, key), '\'')
+}
+
+// orderedKey tells a key whose order among others under the tables' collation (utf8mb4_bin, PAD SPACE) is its
+// bytes' order: one without a byte below the space. Keys never end in a space (record.Kind.ValidateFields).
+func orderedKey(key []byte) bool {
+	for _, c := range key {
+		if c < ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+// match finds the task's row whose key is the bytes of key among rows' indexes in their keys' byte order. Stored
+// rows come in that order too, so the row is almost always the next one (next); otherwise a binary search finds
+// it. The lookup compares bytes, not the collation: a key that pads equal but differs is not found here, is
+// written as absent, is met as present, and sends the task the staged way.
+func match(rows []taskRow, among []int, next *int, key []byte) (int, bool) {
+	for *next < len(among) && bytes.Compare(rows[among[*next]].key, key) < 0 {
+		*next++
+	}
+	if *next < len(among) && bytes.Equal(rows[among[*next]].key, key) {
+		*next++
+		return among[*next-1], true
+	}
+	j, ok := slices.BinarySearchFunc(among, key, func(i int, key []byte) int { return bytes.Compare(rows[i].key, key) })
+	if !ok {
+		return 0, false
+	}
+	return among[j], true
 }
 
 // differs tells whether a stored row's values differ from a task's, byte for byte, as MySQL tells a changed row
