@@ -75,6 +75,9 @@ type Task struct {
 	Data []byte
 	// Update is update mode: a present row whose values differ from the task's takes them (updateRows).
 	Update bool
+	// Apart says that no other task of the run's file holds a key in the range of this task's keys
+	// (tasks.ImportPayload.Apart): update mode may then read and lock the stored rows of that range (lockPresent).
+	Apart bool
 }
 
 // Written is what ImportTask did with a task's rows: its counts hold Added and Present, which sum to the task's

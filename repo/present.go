@@ -23,9 +23,12 @@ import (
 // against 2–3 ms for a read of the range from the least key to the greatest that returns the same rows. So, when
 // ranges is set, the range is read first, up to twice as many rows as keys. Its stored rows that are not the task's
 // are read, locked until the task commits, and left alone; a file whose keys are sparse among the stored ones
-// reaches the bound, and the keys beyond the last row read then go in a list. ranges is for a task that held its
-// rows in key order: the tasks of a file in key order then read ranges that do not overlap, where those of a file
-// in no order would each lock the others' rows, and wait for them.
+// reaches the bound, and the keys beyond the last row read then go in a list. ranges is for a task apart from the
+// file's others (Task.Apart) that held its rows in key order: the tasks of a file sorted by its key read ranges
+// that do not overlap, where those of a file in no order (whose chunks the enqueuer sorts each) would each lock
+// the others' rows, and wait for them. A range read also waits, while it reads, for the stored row just past
+// its end if another transaction holds it, as the next task of a sorted file may: that wait ends with that task,
+// and since every task takes its locks in key order, it cannot close a cycle.
 func lockPresent(ctx context.Context, tx *sql.Tx, t Task, rows []taskRow, found func(int, []sql.RawBytes) error, order []int, ranges bool) error {
 	const batch = 5000 // keys a statement: a list of 150 KB, far within the packet's limit
 	k := t.Kind

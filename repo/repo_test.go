@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
@@ -414,6 +415,7 @@ func checkUpdate(t *testing.T, b *testBundle, stored []string, changed map[strin
 	}
 	tk := withRows(b.task(t, "r2", record.Products, 2), second)
 	tk.Update = true
+	tk.Apart = true // the run's one task: no other holds a key in its range
 	// The locking read must pair every key itself: a key it missed would be written as absent, found present, and
 	// the task would go the staged way, which is exact too and would hide the miss.
 	rows, order, inOrder, err := taskRows(tk)
@@ -454,6 +456,40 @@ func checkUpdate(t *testing.T, b *testBundle, stored []string, changed map[strin
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("products after the update (-want, +got):\n%s", diff)
 	}
+}
+
+// TestUpdateModeListsTheKeysOfATaskNotApart: a task whose file's other tasks may hold keys in its range (not Apart,
+// as from a file in no key order, whose chunks the enqueuer sorts each) lists its keys rather than read the range,
+// so a stored row in its range that it does not hold, locked by another transaction, does not hold it up. The
+// bound on the wait is for the failure only: the task does not wait at all.
+func TestUpdateModeListsTheKeysOfATaskNotApart(t *testing.T) {
+	t.Parallel()
+	forEachMethod(t, func(t *testing.T, b *testBundle) {
+		if _, err := b.db.ImportTask(b.ctx, withRows(b.task(t, "r1", record.Products, 2), products("P1", "P2", "P3"))); err != nil {
+			t.Fatal(err)
+		}
+		other, err := b.db.db.BeginTx(b.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Rollback()
+		if _, err := other.ExecContext(b.ctx, "SELECT * FROM products WHERE product_id = 'P2' FOR UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		rows := products("P1", "P3")
+		rows[1].Fields[1] = "changed desk"
+		task := withRows(b.task(t, "r2", record.Products, 2), rows)
+		task.Update = true
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		defer cancel()
+		w, err := b.db.ImportTask(ctx, task)
+		if err != nil {
+			t.Fatalf("update task beside a locked row it does not hold: %v", err)
+		}
+		if w.Updated != 1 || w.Unchanged != 1 {
+			t.Errorf("update task = %+v, want 1 updated and 1 unchanged", w)
+		}
+	})
 }
 
 // TestUpdateModeRacesAnotherWriter: another program adds one of an update task's keys, and commits it while the

@@ -33,7 +33,7 @@ func (d *DB) updateRows(ctx context.Context, tx *sql.Tx, t Task) (added, updated
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT hpnorton_update"); err != nil {
 		return 0, 0, fmt.Errorf("repo: update task %s: %w", t.ID, err)
 	}
-	added, updated, exact, err := d.updateLocked(ctx, tx, t, rows, order, inOrder)
+	added, updated, exact, err := d.updateLocked(ctx, tx, t, rows, order, t.Apart && inOrder)
 	if err != nil || exact {
 		return added, updated, err
 	}
@@ -142,7 +142,7 @@ func splitFields(fields [][]byte, line []byte, want int) ([][]byte, error) {
 
 // updateLocked is update mode's way for the common case; exact is false when another program added one of the
 // absent keys after the read, and then the transaction must go back to the savepoint.
-func (d *DB) updateLocked(ctx context.Context, tx *sql.Tx, t Task, rows []taskRow, order []int, inOrder bool) (added, updated int, exact bool, err error) {
+func (d *DB) updateLocked(ctx context.Context, tx *sql.Tx, t Task, rows []taskRow, order []int, ranges bool) (added, updated int, exact bool, err error) {
 	present := make([]bool, len(rows))
 	var differ [][]any
 	cols := len(t.Kind.Columns())
@@ -172,7 +172,7 @@ func (d *DB) updateLocked(ctx context.Context, tx *sql.Tx, t Task, rows []taskRo
 			differ = append(differ, vals)
 		}
 		return nil
-	}, order, inOrder)
+	}, order, ranges)
 	if err != nil {
 		return 0, 0, false, err
 	}

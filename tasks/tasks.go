@@ -94,6 +94,11 @@ type ImportPayload struct {
 	Bytes int `json:"bytes"`
 	// Update asks for update mode: a present row whose values differ takes the row's (enqueue --update).
 	Update bool `json:"update,omitempty"`
+	// Apart says that the chunk's rows came in key order, and that its keys lie above every key of the file's
+	// earlier chunks, as in a file sorted by its key: no other task of the file holds a key in the chunk's range.
+	// An update-mode worker then reads the stored rows of that range, which locks them, rather than a list of keys
+	// (repo.Task.Apart). Without it, as from an earlier enqueuer, a worker lists the keys, which is always safe.
+	Apart bool `json:"apart,omitempty"`
 }
 
 // TaskID is the asynq task ID of a chunk: the same chunk of the same run always gets the same ID, which makes

@@ -415,8 +415,8 @@ func startRun(ctx context.Context, d Deps, runID string, keep time.Duration) (ui
 // A resumed run does not send the tasks that committed already (committed): it takes their slot and records their
 // outcome from MySQL, as the worker that committed them may not have, or Redis may have lost it.
 func sender(d Deps, cfg Config, queue string, runNo uint64, queued *slots, sent *taskIDs, committed map[string]repo.Written) sendFunc {
-	return func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error {
-		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data), Update: cfg.Update}
+	return func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte, apart bool) error {
+		p := tasks.ImportPayload{DB: d.Repo.ID, RunID: cfg.RunID, RunNo: runNo, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data), Update: cfg.Update, Apart: apart}
 		t, err := tasks.NewImportTask(k, p)
 		if err != nil {
 			return err

@@ -96,13 +96,13 @@ func (c *chunk) add(line int, fields [][]byte, plain uint64) {
 	c.lastKey = [2]int{a, b}
 }
 
-// take returns the chunk's rows, in key order, and empties the chunk. Key order is the order in which the rows'
+// take returns the chunk's rows, in key order, whether they came in that order, and empties the chunk. Key order is the order in which the rows'
 // locks are taken: two runs that load overlapping keys at once then wait for each other instead of deadlocking.
 // Files often come sorted by key already, and then the rows are returned as they are. The data is the chunk's own
 // buffer, or the one it sorted them into, which the next rows reuse: the caller is done with it when it gathers
 // them.
-func (c *chunk) take() (firstLine, rows int, data []byte) {
-	firstLine, rows, data = c.firstLine, len(c.ends), c.data
+func (c *chunk) take() (firstLine, rows int, data []byte, inOrder bool) {
+	firstLine, rows, data, inOrder = c.firstLine, len(c.ends), c.data, !c.unsorted
 	if c.unsorted {
 		order := make([]int, rows)
 		for i := range order {
@@ -116,11 +116,13 @@ func (c *chunk) take() (firstLine, rows int, data []byte) {
 		c.sorted = data
 	}
 	*c = chunk{key: c.key, data: c.data[:0], ends: c.ends[:0], sorted: c.sorted}
-	return firstLine, rows, data
+	return firstLine, rows, data, inOrder
 }
 
-// sendFunc sends one chunk of a file's rows as a task. A nil sendFunc sends nothing: the read only checks.
-type sendFunc func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte) error
+// sendFunc sends one chunk of a file's rows as a task. apart is set when the chunk's rows came in key order and
+// its keys lie above every key of the file's earlier chunks (tasks.ImportPayload.Apart). A nil sendFunc sends
+// nothing: the read only checks.
+type sendFunc func(ctx context.Context, k record.Kind, firstLine, rows int, data []byte, apart bool) error
 
 // fileRead is the reading of one file of a run: every record validated, every repeat settled, every row sent.
 type fileRead struct {
@@ -140,6 +142,8 @@ type fileRead struct {
 	// heldRows counts the rows the first read held back, and settled those the second read sent or rejected.
 	heldRows, settled int
 	batch             chunk
+	// greatest is the greatest key of the chunks flushed so far, nil before the first.
+	greatest []byte
 }
 
 // readFile reads kind k's file of the run, validating each record, settling repeated keys and sending the rows in
@@ -396,11 +400,18 @@ func (r *fileRead) flush(ctx context.Context) error {
 	if r.batch.rows() == 0 {
 		return nil
 	}
-	firstLine, rows, data := r.batch.take()
+	firstLine, rows, data, inOrder := r.batch.take()
+	// The rows are in key order now: the first holds the chunk's least key, the last its greatest.
+	first, last := data[:bytes.IndexByte(data, '\n')+1], data[bytes.LastIndexByte(data[:len(data)-1], '\n')+1:]
+	least, greatest := rowKey(first, r.batch.key), rowKey(last, r.batch.key)
+	apart := inOrder && (r.greatest == nil || bytes.Compare(least, r.greatest) > 0)
+	if r.greatest == nil || bytes.Compare(greatest, r.greatest) > 0 {
+		r.greatest = append(r.greatest[:0], greatest...) // keys are never empty: nil is "no chunk yet"
+	}
 	if r.send == nil {
 		return nil
 	}
-	if err := r.send(ctx, r.kind, firstLine, rows, data); err != nil {
+	if err := r.send(ctx, r.kind, firstLine, rows, data, apart); err != nil {
 		return err
 	}
 	r.tasks++

@@ -21,7 +21,7 @@ func BenchmarkReadFile(b *testing.B) {
 	for _, k := range record.Kinds {
 		b.Run(fmt.Sprintf("kind=%s/rows=%d", k, rows), func(b *testing.B) {
 			cfg := Config{Dir: dir, ChunkRows: DefaultChunkRows, ChunkBytes: DefaultChunkBytes}
-			send := func(_ context.Context, k record.Kind, firstLine, rows int, data []byte) error {
+			send := func(_ context.Context, k record.Kind, firstLine, rows int, data []byte, _ bool) error {
 				p := tasks.ImportPayload{DB: "db", RunID: "run", RunNo: 1, File: k.FileName(), FirstLine: firstLine, Rows: rows, Bytes: len(data)}
 				_, err := tasks.NewImportTask(k, p)
 				return err

@@ -84,7 +84,7 @@ func TestRepeatsSettledBeforeSending(t *testing.T) {
 				t.Run(fmt.Sprintf("records=%d/pool=%d/ascending=%d/fp=%g/chunk=%d", tc.records, tc.pool, tc.ascending, fp, chunkRows), func(t *testing.T) {
 					got := map[string]string{}
 					tasks := 0
-					send := func(_ context.Context, k record.Kind, firstLine, rows int, data []byte) error {
+					send := func(_ context.Context, k record.Kind, firstLine, rows int, data []byte, _ bool) error {
 						tasks++
 						lines := bytes.Split(bytes.TrimSuffix(data, []byte{'\n'}), []byte{'\n'})
 						if len(lines) != rows || rows > chunkRows {
@@ -147,7 +147,7 @@ func TestSecondReadFindsAChangedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := true
-	send := func(context.Context, record.Kind, int, int, []byte) error {
+	send := func(context.Context, record.Kind, int, int, []byte, bool) error {
 		if first { // the first read is done with the file once it sends its last chunk
 			first = false
 			return os.WriteFile(path, []byte("product_id,description,product_type,quantity_available\nP1,a,t,1\nP2,b,t,1\n"), 0o644)
@@ -180,7 +180,7 @@ func TestKeysOutOfOrderInAChangedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	sends := 0
-	send := func(context.Context, record.Kind, int, int, []byte) error {
+	send := func(context.Context, record.Kind, int, int, []byte, bool) error {
 		if sends++; sends == 1 { // after two rows; the reader holds the whole file by then
 			return os.WriteFile(path, []byte(header+"P9,a,t,1\nP2,a,t,1\nP3,a,t,1\nP1,b,t,1\n"), 0o644)
 		}
@@ -200,6 +200,68 @@ func TestKeysOutOfOrderInAChangedFile(t *testing.T) {
 	}
 }
 
+// TestChunksApartOnlyInKeyOrder: a chunk is sent apart (tasks.ImportPayload.Apart) only when its rows came in key
+// order and its keys lie above every key sent before it from the file: then no other task of the file reads in
+// its range.
+func TestChunksApartOnlyInKeyOrder(t *testing.T) {
+	t.Parallel()
+	keys := func(from, to int, down bool) []int {
+		var k []int
+		for i := from; i < to; i++ {
+			k = append(k, i)
+		}
+		if down {
+			slices.Reverse(k)
+		}
+		return k
+	}
+	step := func(from, to, by int) []int {
+		var k []int
+		for i := from; i < to; i += by {
+			k = append(k, i)
+		}
+		return k
+	}
+	for _, c := range []struct {
+		name  string
+		keys  []int
+		apart []bool // each chunk of 10 rows's, in the order sent
+	}{
+		{"in key order", keys(0, 30, false), []bool{true, true, true}},
+		{"each chunk descending", slices.Concat(keys(0, 10, true), keys(10, 20, true), keys(20, 30, true)), []bool{false, false, false}},
+		{"a second run of keys below the first", slices.Concat(keys(20, 30, false), keys(10, 20, false), keys(30, 40, false)), []bool{true, false, true}},
+		{"a chunk among the keys of one before the last", slices.Concat(step(20, 40, 2), keys(10, 20, false), step(21, 41, 2)), []bool{true, false, false}},
+		{"a chunk reaching below the last", slices.Concat(keys(10, 20, false), keys(5, 10, false), keys(20, 25, false), keys(25, 35, false)), []bool{true, false, true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			var b strings.Builder
+			b.WriteString("product_id,description,product_type,quantity_available\n")
+			for _, k := range c.keys {
+				fmt.Fprintf(&b, "P%04d,desk,office,1\n", k)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var apart []bool
+			send := func(_ context.Context, _ record.Kind, _, _ int, _ []byte, a bool) error {
+				apart = append(apart, a)
+				return nil
+			}
+			r, fileErr, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: 10, ChunkBytes: DefaultChunkBytes}, record.Products, &feed{}, send)
+			if err != nil || fileErr != nil {
+				t.Fatal(err, fileErr)
+			}
+			r.problems.close()
+			r.dups.close()
+			if !slices.Equal(apart, c.apart) {
+				t.Errorf("chunks apart: %v, want %v", apart, c.apart)
+			}
+		})
+	}
+}
+
 // TestChunkBounds: a task holds at most ChunkRows rows and ChunkBytes bytes, and the rows of a file in key order
 // arrive in file order.
 func TestChunkBounds(t *testing.T) {
@@ -216,7 +278,7 @@ func TestChunkBounds(t *testing.T) {
 	const maxBytes = 64 << 10
 	var sizes []int
 	var all []byte
-	send := func(_ context.Context, _ record.Kind, _, rows int, data []byte) error {
+	send := func(_ context.Context, _ record.Kind, _, rows int, data []byte, _ bool) error {
 		if len(data) > maxBytes || rows > 200 {
 			t.Errorf("a task of %d rows and %d bytes; want at most 200 and %d", rows, len(data), maxBytes)
 		}
@@ -234,7 +296,7 @@ func TestChunkBounds(t *testing.T) {
 	if diff := cmp.Diff([]int{200, 200, 200, 200, 200}, sizes); diff != "" {
 		t.Errorf("rows a task (-want, +got):\n%s", diff)
 	}
-	r2, _, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: 1000, ChunkBytes: maxBytes}, record.Products, &feed{}, func(_ context.Context, _ record.Kind, _, rows int, data []byte) error {
+	r2, _, err := readFile(t.Context(), Config{Dir: dir, ChunkRows: 1000, ChunkBytes: maxBytes}, record.Products, &feed{}, func(_ context.Context, _ record.Kind, _, rows int, data []byte, _ bool) error {
 		if len(data) > maxBytes {
 			t.Errorf("a task of %d bytes; want at most %d", len(data), maxBytes)
 		}
@@ -334,7 +396,7 @@ func TestChunksSentInKeyOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := map[string]bool{}
-		send := func(_ context.Context, _ record.Kind, firstLine, rows int, data []byte) error {
+		send := func(_ context.Context, _ record.Kind, firstLine, rows int, data []byte, _ bool) error {
 			var last []byte
 			for row := range bytes.Lines(data) {
 				key := rowKey(row, 0)

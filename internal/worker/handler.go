@@ -94,5 +94,5 @@ func (h *handler) load(ctx context.Context, k record.Kind, id string, p tasks.Im
 	if err := p.CheckRows(data); err != nil {
 		return repo.Written{}, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return h.db.ImportTask(ctx, repo.Task{ID: id, RunID: p.RunID, RunNo: p.RunNo, Kind: k, Rows: p.Rows, Data: data, Update: p.Update})
+	return h.db.ImportTask(ctx, repo.Task{ID: id, RunID: p.RunID, RunNo: p.RunNo, Kind: k, Rows: p.Rows, Data: data, Update: p.Update, Apart: p.Apart})
 }
