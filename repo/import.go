@@ -75,8 +75,9 @@ type Task struct {
 	Data []byte
 	// Update is update mode: a present row whose values differ from the task's takes them (updateRows).
 	Update bool
-	// Apart says that no other task of the run's file holds a key in the range of this task's keys
-	// (tasks.ImportPayload.Apart): update mode may then read and lock the stored rows of that range (lockPresent).
+	// Apart says that no earlier task of the run's file holds a key in the range of this task's keys, and that a
+	// later one that does is not apart (tasks.ImportPayload.Apart): update mode may then read and lock the stored
+	// rows of that range (lockPresent).
 	Apart bool
 }
 

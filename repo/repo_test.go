@@ -103,6 +103,28 @@ func products(keys ...string) []testRow {
 	return rows
 }
 
+// descriptions is every stored product's description, by key.
+func (b *testBundle) descriptions(t *testing.T) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	q, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, description FROM products")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for q.Next() {
+		var k, v string
+		if err := q.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = v
+	}
+	if err := q.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func (b *testBundle) count(t *testing.T, k record.Kind) int64 {
 	t.Helper()
 	n, err := b.db.Count(b.ctx, k)
@@ -440,20 +462,7 @@ func checkUpdate(t *testing.T, b *testBundle, stored []string, changed map[strin
 	if diff := cmp.Diff(counts, w.Counts); diff != "" {
 		t.Errorf("update task's counts (-want, +got):\n%s", diff)
 	}
-	got := map[string]string{}
-	q, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, description FROM products")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	for q.Next() {
-		var k, v string
-		if err := q.Scan(&k, &v); err != nil {
-			t.Fatal(err)
-		}
-		got[k] = v
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, b.descriptions(t)); diff != "" {
 		t.Errorf("products after the update (-want, +got):\n%s", diff)
 	}
 }
@@ -577,19 +586,7 @@ func TestUpdateModeAbsentKeyAddedAfterTheRead(t *testing.T) {
 		if added != 1 {
 			t.Fatalf("the other program ran %d times, want once", added)
 		}
-		got := map[string]string{}
-		q, err := b.db.db.QueryContext(b.ctx, "SELECT product_id, description FROM products")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer q.Close()
-		for q.Next() {
-			var k, v string
-			if err := q.Scan(&k, &v); err != nil {
-				t.Fatal(err)
-			}
-			got[k] = v
-		}
+		got := b.descriptions(t)
 		wantRows := map[string]string{"P1": "desk P1", "P2": "changed desk", "P3": "desk P3", "P4": "desk P4"}
 		if diff := cmp.Diff(wantRows, got); diff != "" {
 			t.Errorf("products after the update (-want, +got):\n%s", diff)

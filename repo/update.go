@@ -49,10 +49,11 @@ type taskRow struct {
 	line []byte
 }
 
-// taskRows reads back the task's rows, their indexes in the byte order of their keys, and whether the task held them
-// in that order already, and refuses a task that holds a key twice, as one that no retry mends. Only the key of a row is taken out of its line: a stored row is
-// compared with the line whole first (updateLocked), and most rows need no more. Files are often in key order
-// already, and then so are the rows: the order is checked in one pass, and sorted only when it must be.
+// taskRows reads back the task's rows, their indexes in the byte order of their keys, and whether the task held
+// them in that order already, and refuses a task that holds a key twice, as one that no retry mends. Only the key
+// of a row is taken out of its line: a stored row is compared with the line whole first (updateLocked), and most
+// rows need no more. The enqueuer sends each chunk in key order (coordinator's chunk.take), so the order is
+// checked in one pass, and sorted only when it must be.
 func taskRows(t Task) (rows []taskRow, order []int, inOrder bool, err error) {
 	cols, ki := len(t.Kind.Columns()), t.Kind.KeyIndex()
 	rows = make([]taskRow, 0, t.Rows)

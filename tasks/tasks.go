@@ -95,9 +95,10 @@ type ImportPayload struct {
 	// Update asks for update mode: a present row whose values differ takes the row's (enqueue --update).
 	Update bool `json:"update,omitempty"`
 	// Apart says that the chunk's rows came in key order, and that its keys lie above every key of the file's
-	// earlier chunks, as in a file sorted by its key: no other task of the file holds a key in the chunk's range.
-	// An update-mode worker then reads the stored rows of that range, which locks them, rather than a list of keys
-	// (repo.Task.Apart). Without it, as from an earlier enqueuer, a worker lists the keys, which is always safe.
+	// earlier chunks, as in a file sorted by its key, where no other task holds a key in the chunk's range. An
+	// update-mode worker then reads the stored rows of that range, which locks them, rather than a list of keys
+	// (repo.Task.Apart). A later chunk that reaches into the range is not apart, and lists its keys; so does a
+	// worker given a task without the mark, as from an earlier enqueuer.
 	Apart bool `json:"apart,omitempty"`
 }
 

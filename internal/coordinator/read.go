@@ -96,9 +96,9 @@ func (c *chunk) add(line int, fields [][]byte, plain uint64) {
 	c.lastKey = [2]int{a, b}
 }
 
-// take returns the chunk's rows, in key order, whether they came in that order, and empties the chunk. Key order is the order in which the rows'
-// locks are taken: two runs that load overlapping keys at once then wait for each other instead of deadlocking.
-// Files often come sorted by key already, and then the rows are returned as they are. The data is the chunk's own
+// take returns the chunk's rows, in key order, whether they came in that order, and empties the chunk. Key order is
+// the order in which the rows' locks are taken: two runs that load overlapping keys at once then wait for each
+// other instead of deadlocking. Files often come sorted by key already, and then the rows are returned as they are. The data is the chunk's own
 // buffer, or the one it sorted them into, which the next rows reuse: the caller is done with it when it gathers
 // them.
 func (c *chunk) take() (firstLine, rows int, data []byte, inOrder bool) {
