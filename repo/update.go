@@ -102,11 +102,11 @@ func keyOf(line []byte, ki, cols int) ([]byte, error) {
 		return nil, fmt.Errorf("%d fields, want %d", n, cols)
 	}
 	if bytes.IndexByte(line, '\\') >= 0 {
-		f, err := splitRow(line, cols)
+		f, err := splitFields(nil, line, cols)
 		if err != nil {
 			return nil, err
 		}
-		return []byte(f[ki].(string)), nil
+		return f[ki], nil
 	}
 	for ; ki > 0; ki-- {
 		line = line[bytes.IndexByte(line, '\t')+1:]
