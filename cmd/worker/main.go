@@ -43,7 +43,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Write
 	var conn cli.Conn
 	conn.AddFlags(fs)
 	concurrency := fs.Int("concurrency", defaultConcurrency, "`tasks` processed at once, 1 to 64; 1 is linear mode (env HPNORTON_CONCURRENCY)")
-	poll := fs.Duration("poll", worker.DefaultPollInterval, "how often an idle worker looks for new tasks, a `duration` (env HPNORTON_POLL)")
+	poll := fs.Duration("poll", worker.DefaultPollInterval, "the longest an idle worker waits between looks for tasks, a `duration`; announced tasks wake it at once (env HPNORTON_POLL)")
 	opsAddr := fs.String("ops", "", "serve Prometheus metrics at /metrics and net/http/pprof at /debug/pprof/ on this `address`, such as 127.0.0.1:9090; off when empty (env HPNORTON_OPS)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err

@@ -125,7 +125,7 @@ func TestServesUntilCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker did not stop within 30 s of cancellation")
 	}
-	for _, want := range []string{"worker started", "write=load", "poll=20ms", "shutting down", "worker stopped"} {
+	for _, want := range []string{"worker started", "write=load", "poll=500ms", "shutting down", "worker stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}

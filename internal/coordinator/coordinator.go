@@ -446,6 +446,9 @@ func sender(d Deps, cfg Config, queue string, runNo uint64, queued *slots, sent 
 			return fmt.Errorf("coordinator: enqueue %s: %w", p.TaskID(k), err)
 		}
 		sent.add(p.TaskID(k), k)
+		// An idle worker looks at once. The task is queued either way, and a worker that misses the announcement
+		// finds it at its next poll, so a failed announcement is no reason to stop the run.
+		_ = d.Ledger.Announce(ctx, queue)
 		return nil
 	}
 }

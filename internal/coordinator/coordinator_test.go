@@ -35,6 +35,12 @@ type testBundle struct {
 // concurrency serving the queue until the test ends.
 func setup(t *testing.T, concurrency int) *testBundle {
 	t.Helper()
+	return setupPoll(t, concurrency, 0)
+}
+
+// setupPoll is setup with a worker that waits poll between looks at an idle queue; 0 is the worker's default.
+func setupPoll(t *testing.T, concurrency int, poll time.Duration) *testBundle {
+	t.Helper()
 	ns := testenv.Namespace(t)
 	rdb := testenv.Redis(t, ns)
 	dsn := testenv.MySQL(t, ns)
@@ -44,7 +50,7 @@ func setup(t *testing.T, concurrency int) *testBundle {
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	w, err := worker.Start(rdb, db, worker.Config{Concurrency: concurrency, Queue: ns, Name: "w"})
+	w, err := worker.Start(rdb, db, worker.Config{Concurrency: concurrency, Queue: ns, Name: "w", PollInterval: poll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +99,25 @@ func TestManyChunksManyTasksInFlight(t *testing.T) {
 	}
 	if rep.Mode != "parallel" {
 		t.Errorf("mode %q with concurrency 3, want parallel", rep.Mode)
+	}
+}
+
+// TestRunAnnouncesItsTasks: a run's tasks wake a worker that would not look at its idle queue again for an hour.
+func TestRunAnnouncesItsTasks(t *testing.T) {
+	t.Parallel()
+	b := setupPoll(t, 2, time.Hour)
+	dir := t.TempDir()
+	if err := gen.WriteDir(dir, 300, gen.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(t.Context(), b.deps, Config{Dir: dir, Queue: b.ns, RunID: b.ns, ChunkRows: 100, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range record.Kinds {
+		if tu := rep.Results[i]; tu.Processed != 300 || tu.After != 300 {
+			t.Errorf("%v tuple %+v, want 300 processed and after", k, tu)
+		}
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package ledger keeps a run's book in Redis: the rows of each task until a worker has loaded them, the outcome of
-// each finished task, a wake-up list the coordinator blocks on, and the run's final results. Every Redis key is
-// built by a function here.
+// each finished task, a wake-up list the coordinator blocks on, and the run's final results. It also announces new
+// tasks to idle workers. Every Redis key and channel is built by a function here.
 //
 // A task's outcome is stored under its task ID in a hash, so a task that asynq delivers twice overwrites its own
 // entry instead of adding one; the counts in it come from MySQL's record of the task, so both deliveries store the
@@ -36,6 +36,16 @@ func outcomesKey(runID string, k record.Kind) string {
 
 // progressKey is the hash of kind to rows loaded by the run's finished tasks.
 func progressKey(runID string) string { return "hpnorton:run:" + runID + ":progress" }
+
+// announceChannel is the Pub/Sub channel on which the enqueuer announces new tasks to the workers of a queue.
+func announceChannel(queue string) string { return "hpnorton:announce:" + queue }
+
+// AsynqQueueKeys are asynq's pending and paused keys of queue (asynq v0.26, internal/base), the first two keys of
+// the script by which its workers take a task: how a worker knows that script among asynq's commands.
+func AsynqQueueKeys(queue string) (pending, paused string) {
+	prefix := "asynq:{" + queue + "}:"
+	return prefix + "pending", prefix + "paused"
+}
 
 // rowsKey is the string holding one task's rows until its outcome is recorded. The rows travel beside the asynq
 // task, not in its payload: asynq's scripts copy a payload several times inside Redis, which cost Redis 0.30
@@ -120,6 +130,21 @@ func (l *Ledger) Record(ctx context.Context, runID string, k record.Kind, o Outc
 		return fmt.Errorf("ledger: record outcome of %s: %w", o.TaskID, err)
 	}
 	return nil
+}
+
+// Announce tells the workers of queue that a task waits there, so that an idle one looks at once rather than at
+// its next poll. Nothing is stored: a worker that is not listening finds the task at its next poll.
+func (l *Ledger) Announce(ctx context.Context, queue string) error {
+	if err := l.rdb.Publish(ctx, announceChannel(queue), "").Err(); err != nil {
+		return fmt.Errorf("ledger: announce a task: %w", err)
+	}
+	return nil
+}
+
+// Announcements listens for Announce's messages on queue. The caller closes it; go-redis subscribes again after a
+// lost connection, and what was announced meanwhile is missed.
+func (l *Ledger) Announcements(ctx context.Context, queue string) *redis.PubSub {
+	return l.rdb.Subscribe(ctx, announceChannel(queue))
 }
 
 // Wake wakes the run's coordinator without recording anything, so that it looks at the run's state again.

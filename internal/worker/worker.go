@@ -31,8 +31,9 @@ type Config struct {
 	// Queue is the operator's base queue name; the worker serves tasks.QueueFor(Queue, the database's ID), which
 	// carries the tasks meant for its database and no others.
 	Queue string
-	// PollInterval is how often an idle worker asks Redis for a task; zero means DefaultPollInterval. asynq does
-	// not block on its queues: an idle server sleeps 0.5 to 1.5 times this interval between looks.
+	// PollInterval is how long an idle worker waits for the enqueuer's announcement of a task before it looks
+	// anyway (waker); zero means DefaultPollInterval. An announced task is taken at once; one that nobody announces,
+	// such as a retry, waits for the next look.
 	PollInterval time.Duration
 	// Name identifies the worker in outcomes; empty means host:pid.
 	Name string
@@ -56,13 +57,14 @@ const DefaultPruneEvery = time.Hour
 // max_connections (151 by default).
 const MaxConcurrency = 64
 
-// DefaultPollInterval is the idle poll interval. asynq's own default of 1 s would add up to 1.5 s to every run
-// before its first task starts. At 20 ms an idle worker costs Redis about 50 small scripts a second.
-const DefaultPollInterval = 20 * time.Millisecond
+// DefaultPollInterval is the longest an idle worker waits between looks at its queue. Announced tasks do not
+// wait for it; a retry already waits up to 5 s for asynq to queue it again.
+const DefaultPollInterval = 500 * time.Millisecond
 
 // Worker is a started asynq server, and its pruning.
 type Worker struct {
 	srv       *asynq.Server
+	wake      *waker
 	stopPrune context.CancelFunc
 	pruned    chan struct{} // closed when pruning has stopped
 }
@@ -87,10 +89,16 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	queue := tasks.QueueFor(cfg.Queue, db.ID)
 	// One connection per running task, and one to spare for a redelivery's look-up of its earlier counts.
 	db.SetMaxConns(cfg.Concurrency + 1)
+	wake, err := newWaker(context.Background(), ledger.New(rdb), queue, poll)
+	if err != nil {
+		return nil, fmt.Errorf("worker: listen for announced tasks: %w", err)
+	}
+	rdb.AddHook(wake)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       cfg.Concurrency,
-		Queues:            map[string]int{queue: 1},
-		TaskCheckInterval: poll,
+		Concurrency: cfg.Concurrency,
+		Queues:      map[string]int{queue: 1},
+		// asynq sleeps this long after a look that found no task; the waker does the waiting.
+		TaskCheckInterval: time.Millisecond,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            asynqLogger{log},
 		LogLevel:          asynq.WarnLevel,
@@ -110,11 +118,12 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 		mux.Use(cfg.Metrics.Middleware)
 	}
 	if err := srv.Start(mux); err != nil {
+		wake.stop()
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	log.Info("worker started", "queue", queue, "database", db.ID, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)
 	ctx, stop := context.WithCancel(context.Background())
-	w := &Worker{srv: srv, stopPrune: stop, pruned: make(chan struct{})}
+	w := &Worker{srv: srv, wake: wake, stopPrune: stop, pruned: make(chan struct{})}
 	go w.prune(ctx, db, cmp.Or(cfg.PruneEvery, DefaultPruneEvery), log)
 	return w, nil
 }
@@ -156,6 +165,8 @@ func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 func (w *Worker) Shutdown() {
 	w.stopPrune()
 	<-w.pruned
+	// A look that waits for an announcement holds one of asynq's slots, which its shutdown waits for.
+	w.wake.stop()
 	w.srv.Shutdown()
 }
 

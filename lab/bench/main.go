@@ -362,8 +362,9 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 }
 
 // alone runs one mode's import with every other mode's workers stopped (SIGSTOP), and continues them after. An
-// idle worker looks for tasks every 20 ms, and Redis's answers to the other modes' workers would otherwise be
-// charged to the mode that runs: with six modes, about 0.02 CPU-seconds of Redis a second.
+// idle worker looks for tasks every --poll (an earlier version's, run by -before, every 20 ms), and Redis's answers
+// to the other modes' workers would otherwise be charged to the mode that runs: with six modes of that earlier
+// version, about 0.02 CPU-seconds of Redis a second.
 func alone(envs map[string]*modeEnv, mode string, run func() (measure, error)) (measure, error) {
 	var stopped []*os.Process
 	for m, e := range envs {
