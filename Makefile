@@ -9,7 +9,7 @@ RUNS        ?= 5
 STORED      ?= 0
 ETA_ROWS    ?= 1000000
 
-.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta bench-scale bench-update fresh-run-test compose-test
+.PHONY: build lab-build run test lint bench bench-e2e bench-reimport bench-memory testdata screenshot contention profile compare mutants counts eta machine bench-scale bench-update fresh-run-test compose-test
 
 # The product's commands. The lab (lab/, a Go module of its own) studies them: lab-build adds bin/bench.
 build:
@@ -55,6 +55,10 @@ counts:
 # CONCURRENCY, with each estimate from a file's 10% mark against the real time left, and the worst errors.
 eta: build
 	$(GO) -C lab run ./eta -bin ../bin -rows $(ETA_ROWS) -runs $(RUNS) -concurrency $(CONCURRENCY)
+
+# What the kernel charges a process here: a system call, a page fault, a switch between threads (docs/machines.md).
+machine:
+	$(GO) -C lab run ./machine -runs $(RUNS)
 
 # 2 x 10,000,000 rows imported fresh, linear, parallel and mysqlimport --local, once each, then a 2 x 100,000 round
 # of the same modes, for the peak memory to compare: wall time, rows/s, CPU per process and every process's peak RSS.
