@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,8 +28,10 @@ type waker struct {
 	done            chan struct{} // closed when the worker stops, which ends any wait
 	idle            atomic.Bool   // the last look found no task
 	looks           atomic.Int64  // asynq's looks the hook has recognised; tests check that it knows them
+	waits           atomic.Int64  // the looks that waited for an announcement first
 	sub             *redis.PubSub
 	listened        chan struct{} // closed when listen returns
+	stopOnce        sync.Once
 }
 
 // newWaker subscribes to queue's announcements and returns a waker whose hook the caller adds to asynq's client.
@@ -56,11 +59,13 @@ func (w *waker) listen() {
 	}
 }
 
-// stop ends any wait and the subscription.
+// stop ends any wait and the subscription; it may be called again.
 func (w *waker) stop() {
-	close(w.done)
-	w.sub.Close()
-	<-w.listened
+	w.stopOnce.Do(func() {
+		close(w.done)
+		w.sub.Close()
+		<-w.listened
+	})
 }
 
 // isLook reports whether cmd is asynq's dequeue script for the queue: EVALSHA or EVAL, four keys, the first two
@@ -97,6 +102,7 @@ func (w *waker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		w.looks.Add(1)
 		if w.idle.Load() {
+			w.waits.Add(1)
 			w.wait()
 		}
 		err := next(ctx, cmd)

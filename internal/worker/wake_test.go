@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // startIdle starts a worker of its own on ns's queue and database that waits poll between looks, and returns it
-// once it is idle: its hook has seen asynq's second look, which found the first empty and now waits.
+// once it is idle: one of asynq's looks, after one that found the queue empty, waits for an announcement.
 func startIdle(t *testing.T, ns string, h *handler, poll time.Duration) *Worker {
 	t.Helper()
 	w, err := Start(testenv.Redis(t, ns), h.db, Config{Concurrency: 2, Queue: ns, Name: ns + "-worker", PollInterval: poll})
@@ -21,14 +22,20 @@ func startIdle(t *testing.T, ns string, h *handler, poll time.Duration) *Worker 
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Shutdown)
+	waitIdle(t, w)
+	return w
+}
+
+// waitIdle returns once one of w's looks waits for an announcement.
+func waitIdle(t *testing.T, w *Worker) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second) // only a guard: the looks come within milliseconds
-	for w.wake.looks.Load() < 2 {
+	for w.wake.waits.Load() < 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the hook saw %d of asynq's looks at the queue; it no longer knows asynq's dequeue script", w.wake.looks.Load())
+			t.Fatalf("no look waited; the hook saw %d of asynq's looks at the queue (none: it no longer knows asynq's dequeue script)", w.wake.looks.Load())
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return w
 }
 
 // sendTask queues a one-row customers task of the run ns, as the enqueuer does but for the announcement.
@@ -62,16 +69,18 @@ func waitDone(t *testing.T, l *ledger.Ledger, ns string, limit time.Duration) {
 }
 
 // TestAnnouncedTaskWakesIdleWorker: a worker that would not look again for an hour takes an announced task at
-// once, and stops at once when told to.
+// once. Its Shutdown, when the test ends, does not wait out that hour either (the test would time out), and a
+// second Shutdown does nothing.
 func TestAnnouncedTaskWakesIdleWorker(t *testing.T) {
 	t.Parallel()
 	ns, h, runNo := handlerRun(t)
-	startIdle(t, ns, h, time.Hour)
+	w := startIdle(t, ns, h, time.Hour)
 	sendTask(t, ns, h, runNo)
 	if err := h.ledger.Announce(t.Context(), tasks.QueueFor(ns, h.db.ID)); err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, h.ledger, ns, 30*time.Second)
+	w.Shutdown()
 }
 
 // TestUnannouncedTaskIsFoundAtTheNextLook: a task that nobody announces, as a retry is, waits for the next look.
@@ -80,5 +89,31 @@ func TestUnannouncedTaskIsFoundAtTheNextLook(t *testing.T) {
 	ns, h, runNo := handlerRun(t)
 	startIdle(t, ns, h, 20*time.Millisecond)
 	sendTask(t, ns, h, runNo)
+	waitDone(t, h.ledger, ns, 30*time.Second)
+}
+
+// TestWorkersSharingAClient: two workers on one Redis client and queue, idle, each with an hour between looks. One
+// stops without waiting out the other's hour, and the other still takes an announced task at once.
+func TestWorkersSharingAClient(t *testing.T) {
+	t.Parallel()
+	ns, h, runNo := handlerRun(t)
+	rdb := testenv.Redis(t, ns)
+	var ws [2]*Worker
+	for i := range ws {
+		w, err := Start(rdb, h.db, Config{Concurrency: 1, Queue: ns, Name: fmt.Sprintf("%s-worker-%d", ns, i), PollInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Shutdown)
+		ws[i] = w
+	}
+	for _, w := range ws {
+		waitIdle(t, w)
+	}
+	ws[0].Shutdown()
+	sendTask(t, ns, h, runNo)
+	if err := h.ledger.Announce(t.Context(), tasks.QueueFor(ns, h.db.ID)); err != nil {
+		t.Fatal(err)
+	}
 	waitDone(t, h.ledger, ns, 30*time.Second)
 }

@@ -63,14 +63,15 @@ const DefaultPollInterval = 500 * time.Millisecond
 
 // Worker is a started asynq server, and its pruning.
 type Worker struct {
-	srv       *asynq.Server
-	wake      *waker
-	stopPrune context.CancelFunc
-	pruned    chan struct{} // closed when pruning has stopped
+	srv         *asynq.Server
+	asynqClient *redis.Client // the server's own, closed after it
+	wake        *waker
+	stopPrune   context.CancelFunc
+	pruned      chan struct{} // closed when pruning has stopped
 }
 
 // Start starts serving cfg.Queue. The caller owns rdb and db and must call Shutdown before closing them.
-func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) {
+func Start(rdb *redis.Client, db *repo.DB, cfg Config) (*Worker, error) {
 	if cfg.Concurrency < 1 || cfg.Concurrency > MaxConcurrency {
 		return nil, fmt.Errorf("worker: concurrency must be 1 to %d, got %d", MaxConcurrency, cfg.Concurrency)
 	}
@@ -93,8 +94,12 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	if err != nil {
 		return nil, fmt.Errorf("worker: listen for announced tasks: %w", err)
 	}
-	rdb.AddHook(wake)
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+	// asynq gets a client of its own, on rdb's options, for the waker's hook: so the hook sees this worker's looks
+	// only, even where several workers share rdb, and rdb carries no hook once the worker stops.
+	opt := *rdb.Options()
+	asynqClient := redis.NewClient(&opt)
+	asynqClient.AddHook(wake)
+	srv := asynq.NewServerFromRedisClient(asynqClient, asynq.Config{
 		Concurrency: cfg.Concurrency,
 		Queues:      map[string]int{queue: 1},
 		// asynq sleeps this long after a look that found no task; the waker does the waiting.
@@ -119,11 +124,12 @@ func Start(rdb redis.UniversalClient, db *repo.DB, cfg Config) (*Worker, error) 
 	}
 	if err := srv.Start(mux); err != nil {
 		wake.stop()
+		asynqClient.Close()
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	log.Info("worker started", "queue", queue, "database", db.ID, "concurrency", cfg.Concurrency, "write", db.Method, "poll", poll)
 	ctx, stop := context.WithCancel(context.Background())
-	w := &Worker{srv: srv, wake: wake, stopPrune: stop, pruned: make(chan struct{})}
+	w := &Worker{srv: srv, asynqClient: asynqClient, wake: wake, stopPrune: stop, pruned: make(chan struct{})}
 	go w.prune(ctx, db, cmp.Or(cfg.PruneEvery, DefaultPruneEvery), log)
 	return w, nil
 }
@@ -168,6 +174,7 @@ func (w *Worker) Shutdown() {
 	// A look that waits for an announcement holds one of asynq's slots, which its shutdown waits for.
 	w.wake.stop()
 	w.srv.Shutdown()
+	w.asynqClient.Close()
 }
 
 // asynqLogger routes asynq's own messages to slog.
