@@ -99,22 +99,7 @@ func Start(rdb *redis.Client, db *repo.DB, cfg Config) (*Worker, error) {
 	opt := *rdb.Options()
 	asynqClient := redis.NewClient(&opt)
 	asynqClient.AddHook(wake)
-	srv := asynq.NewServerFromRedisClient(asynqClient, asynq.Config{
-		Concurrency: cfg.Concurrency,
-		Queues:      map[string]int{queue: 1},
-		// asynq sleeps this long after a look that found no task; the waker does the waiting.
-		TaskCheckInterval: time.Millisecond,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Logger:            asynqLogger{log},
-		LogLevel:          asynq.WarnLevel,
-		RetryDelayFunc:    retryDelay,
-		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			id, _ := asynq.GetTaskID(ctx)
-			retried, _ := asynq.GetRetryCount(ctx)
-			maxRetry, _ := asynq.GetMaxRetry(ctx)
-			log.Error("task failed", "task", id, "type", t.Type(), "retried", retried, "max_retry", maxRetry, "err", err)
-		}),
-	})
+	srv := newServer(asynqClient, cfg, queue, log)
 	h := &handler{db: db, ledger: ledger.New(rdb), metrics: cfg.Metrics, log: log, worker: name, concurrency: cfg.Concurrency}
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeCustomerImport, h)
@@ -132,6 +117,26 @@ func Start(rdb *redis.Client, db *repo.DB, cfg Config) (*Worker, error) {
 	w := &Worker{srv: srv, asynqClient: asynqClient, wake: wake, stopPrune: stop, pruned: make(chan struct{})}
 	go w.prune(ctx, db, cmp.Or(cfg.PruneEvery, DefaultPruneEvery), log)
 	return w, nil
+}
+
+// newServer is the asynq server of a worker on queue, on its own client.
+func newServer(client *redis.Client, cfg Config, queue string, log *slog.Logger) *asynq.Server {
+	return asynq.NewServerFromRedisClient(client, asynq.Config{
+		Concurrency: cfg.Concurrency,
+		Queues:      map[string]int{queue: 1},
+		// asynq sleeps this long after a look that found no task; the waker does the waiting.
+		TaskCheckInterval: time.Millisecond,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Logger:            asynqLogger{log},
+		LogLevel:          asynq.WarnLevel,
+		RetryDelayFunc:    retryDelay,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			log.Error("task failed", "task", id, "type", t.Type(), "retried", retried, "max_retry", maxRetry, "err", err)
+		}),
+	})
 }
 
 // prune deletes expired runs' records now and then every interval until ctx ends. Every worker of a database does
