@@ -51,6 +51,7 @@ func sendTask(t *testing.T, ns string, h *handler, runNo uint64) {
 		t.Fatal(err)
 	}
 	client := asynq.NewClientFromRedisClient(testenv.Redis(t, ns))
+	defer client.Close()
 	if _, err := client.EnqueueContext(t.Context(), task, asynq.Queue(tasks.QueueFor(ns, h.db.ID))); err != nil {
 		t.Fatal(err)
 	}
