@@ -24,7 +24,8 @@ func TestRejectsBadFlags(t *testing.T) {
 		{[]string{"--concurrency", "0"}, "--concurrency: must be 1 to 64, got 0"},
 		{[]string{"--concurrency", "-3"}, "--concurrency: must be 1 to 64, got -3"},
 		{[]string{"--concurrency", "10000"}, "--concurrency: must be 1 to 64, got 10000"},
-		{[]string{"--poll", "0s"}, "--poll: must be positive"},
+		{[]string{"--poll", "0s"}, "--poll: must be at least 1ms, got 0s"},
+		{[]string{"--poll", "999us"}, "--poll: must be at least 1ms, got 999µs"},
 	} {
 		args, want := tc.args, tc.want
 		var stdout, stderr bytes.Buffer
