@@ -283,6 +283,9 @@ type modeEnv struct {
 	cfg     *mysql.Config
 	queue   string
 	workers []*exec.Cmd
+	// logs hold each worker's standard error, and exited closes once it has exited (its Wait returned).
+	logs   []string
+	exited []chan struct{}
 	// concurrency is each worker's.
 	concurrency int
 	// enqueueRSS is the enqueue command's largest peak RSS over the runs, in KiB.
@@ -351,14 +354,56 @@ func newModeEnv(ctx context.Context, o options, mode, name string) (*modeEnv, er
 	for i := range processes {
 		w := exec.Command(filepath.Join(e.bin, "worker"), "--redis", o.redisURL, "--mysql", cfg.FormatDSN(),
 			"--queue", e.queue, "--concurrency", strconv.Itoa(concurrency))
-		w.Stderr = io.Discard
-		if err := w.Start(); err != nil {
+		log, err := os.CreateTemp("", "hpnorton-bench-"+e.mode+"-worker-*.log")
+		if err != nil {
+			e.close(o.redisURL)
+			return nil, err
+		}
+		w.Stderr = log // the worker writes to the file itself; the bench's copy closes after Start
+		err = w.Start()
+		log.Close()
+		if err != nil {
+			os.Remove(log.Name())
 			e.close(o.redisURL)
 			return nil, fmt.Errorf("start worker %d: %w", i, err)
 		}
-		e.workers = append(e.workers, w)
+		exited := make(chan struct{})
+		go func() { _ = w.Wait(); close(exited) }()
+		e.workers, e.logs, e.exited = append(e.workers, w), append(e.logs, log.Name()), append(e.exited, exited)
 	}
 	return e, nil
+}
+
+// errWorkerLost: a worker exited during a run; its log is kept.
+var errWorkerLost = errors.New("a worker exited during the run")
+
+// workerLost names the first of the mode's workers that has exited, with its log, or returns nil.
+func (e *modeEnv) workerLost() error {
+	for i, done := range e.exited {
+		select {
+		case <-done:
+			return fmt.Errorf("%w: worker %d of %s (pid %d), %s; its standard error is in %s", errWorkerLost, i+1, e.mode,
+				e.workers[i].Process.Pid, e.workers[i].ProcessState, e.logs[i])
+		default:
+		}
+	}
+	return nil
+}
+
+// whileWorkersLive returns a context that ends when one of the mode's workers exits, so that a run's command is
+// killed rather than left waiting out its timeout for a worker that is gone, and what releases it.
+func (e *modeEnv) whileWorkersLive(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	for _, exited := range e.exited {
+		go func() {
+			select {
+			case <-exited:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 // alone runs one mode's import with every other mode's workers stopped (SIGSTOP), and continues them after. An
@@ -439,6 +484,11 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 	if e.mode == modeLesson5 {
 		return e.lesson5Once(ctx, rows, o.stored, data)
 	}
+	if err := e.workerLost(); err != nil {
+		return measure{}, err
+	}
+	runCtx, release := e.whileWorkersLive(ctx)
+	defer release()
 	var cmd *exec.Cmd
 	if isLoader(e.mode) {
 		var opts []string
@@ -448,7 +498,7 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 		if finds == changed {
 			opts = append(opts, "--replace")
 		}
-		cmd = e.mysqlimport(ctx, data, opts...)
+		cmd = e.mysqlimport(runCtx, data, opts...)
 	} else {
 		args := []string{"--redis", o.redisURL, "--mysql", e.cfg.FormatDSN(),
 			"--queue", e.queue, "--run-id", e.queue + "_r" + tag, "--chunk-rows", strconv.Itoa(o.chunkRows), "--json", "--quiet",
@@ -456,7 +506,7 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 		if finds == changed {
 			args = append(args, "--update")
 		}
-		cmd = exec.CommandContext(ctx, filepath.Join(e.bin, "enqueue"), append(args, data)...)
+		cmd = exec.CommandContext(runCtx, filepath.Join(e.bin, "enqueue"), append(args, data)...)
 	}
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -479,6 +529,9 @@ func (e *modeEnv) importOnce(ctx context.Context, o options, rows int, data, tag
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == cli.ExitRejected && o.gen.RepeatEvery > 1 {
 		err = nil // the repeated keys are rejected rows, as they should be
+	}
+	if lost := e.workerLost(); err != nil && lost != nil {
+		return measure{}, lost
 	}
 	if err != nil {
 		return measure{}, fmt.Errorf("%s: %w\n%s", cmd.Path, err, errOut.String())
@@ -614,9 +667,15 @@ func vmHWM(pid int) string {
 }
 
 func (e *modeEnv) close(redisURL string) {
-	for _, w := range e.workers {
+	lost := e.workerLost() // before the workers are told to stop: a log that tells why one went is kept
+	for i, w := range e.workers {
 		_ = w.Process.Signal(syscall.SIGTERM)
-		_ = w.Wait()
+		<-e.exited[i]
+	}
+	if lost == nil {
+		for _, log := range e.logs {
+			os.Remove(log)
+		}
 	}
 	if len(e.workers) > 0 {
 		// The mode's queue was the bench's own; its keys go with it.
