@@ -72,11 +72,11 @@ func (w *waker) stop() {
 // isLook reports whether cmd is asynq's dequeue script for the queue: EVALSHA or EVAL, four keys, the first two
 // the queue's pending and paused keys (asynq v0.26, internal/rdb.Dequeue).
 func (w *waker) isLook(cmd redis.Cmder) bool {
-	args := cmd.Args()
-	if len(args) < 5 || (cmd.Name() != "evalsha" && cmd.Name() != "eval") {
+	args := cmd.Args() // name, script or SHA, key count, keys, arguments
+	if len(args) < 7 || (cmd.Name() != "evalsha" && cmd.Name() != "eval") {
 		return false
 	}
-	return args[3] == w.pending && args[4] == w.paused
+	return args[2] == 4 && args[3] == w.pending && args[4] == w.paused
 }
 
 // wait blocks until an announcement, the poll interval or the worker's stop.
