@@ -52,12 +52,21 @@ func (r sizeResult) median(mode string) float64 { return medianOr0(r.times[mode]
 // speedup is linear's median over parallel's: above 1, parallel is faster.
 func (r sizeResult) speedup() float64 { return r.ratio("linear", "parallel") }
 
-// ratio is mode a's median time over mode b's, 0 where either did not run.
+// ratio is mode a's median time over mode b's, over the rounds both ran, 0 where either did not run. The lesson-5
+// style runs only the first rounds of a size, and its median over those against linear's over all of them once
+// gave a ratio outside the range of the rounds' own ratios.
 func (r sizeResult) ratio(a, b string) float64 {
-	if r.median(a) == 0 || r.median(b) == 0 {
+	ma, mb := r.paired(a, b)
+	if ma == 0 || mb == 0 {
 		return 0
 	}
-	return r.median(a) / r.median(b)
+	return ma / mb
+}
+
+// paired is the two modes' medians over the rounds both ran.
+func (r sizeResult) paired(a, b string) (ma, mb float64) {
+	n := min(len(r.times[a]), len(r.times[b]))
+	return medianOr0(r.times[a][:n]), medianOr0(r.times[b][:n])
 }
 
 // rounds pairs two modes' times by round, over the rounds both ran: a round's own ratio carries less of a slow

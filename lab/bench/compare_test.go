@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,18 @@ func TestCompareSmall(t *testing.T) {
 		"The everyday import, 2 × 50 rows into tables that already held 300 rows each: linear ", "What these figures can and cannot carry", "differed by up to"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("findings lack %q:\n%s", want, text)
+		}
+	}
+	// Each level of stored rows says where parallel stood against mysqlimport, not only the empty tables.
+	if n := strings.Count(string(text), "- Against mysqlimport --local, in medians: "); n != 2 {
+		t.Errorf("findings compare parallel with mysqlimport at %d levels of stored rows, want 2:\n%s", n, text)
+	}
+	// A ratio of medians over the rounds both modes ran lies within the range of those rounds' own ratios. The
+	// lesson-5 style, run in the first round only, was once set against linear's median over all five.
+	for _, m := range regexp.MustCompile(`([0-9.]+)× \(rounds ([0-9.]+)–([0-9.]+)\)`).FindAllStringSubmatch(string(text), -1) {
+		x, lo, hi := atof(t, m[1]), atof(t, m[2]), atof(t, m[3])
+		if x < lo-0.01 || x > hi+0.01 {
+			t.Errorf("%q: the ratio is outside its rounds' range", m[0])
 		}
 	}
 	// Claims that no run measures: the file once said "(tested)" and "2 cores (shared, noisy)" whatever ran.
@@ -150,4 +163,13 @@ func TestVerdict(t *testing.T) {
 	if got := joinInts([]int{1000, 10000, 1000000}); got != "1,000; 10,000; 1,000,000" {
 		t.Errorf("joinInts = %q", got)
 	}
+}
+
+func atof(t *testing.T, s string) float64 {
+	t.Helper()
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }
